@@ -1,0 +1,253 @@
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatkernel import FEATURE_ERROR, Event, EventBus, InvalidEventError, Priority
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_delivers_in_strict_priority_order_then_fifo():
+    bus = EventBus()
+    seen = []
+    bus.subscribe("ITEM_QUEUED", lambda e: seen.append((e.priority.name, e.payload["n"])))
+    for n in range(3):
+        for p in ("LOW", "MEDIUM", "HIGH"):
+            bus.dispatch("ITEM_QUEUED", {"n": n}, p)
+    await bus.drain()
+    assert seen == [(p, n) for p in ("HIGH", "MEDIUM", "LOW") for n in range(3)]
+
+
+async def test_delivery_happens_on_the_loop_not_inline():
+    bus = EventBus()
+    seen = []
+    bus.subscribe("ITEM_QUEUED", seen.append)
+    bus.dispatch("ITEM_QUEUED")
+    assert seen == []  # dispatch never runs handlers inline
+    await asyncio.sleep(0)
+    assert len(seen) == 1
+
+
+async def test_low_then_medium_dropped_over_limit_high_never():
+    bus = EventBus(limits={"LOW": 2, "MEDIUM": 3, "HIGH": 1}, dropped_history=4)
+    for _ in range(5):
+        bus.dispatch("ITEM_QUEUED", None, "LOW")
+        bus.dispatch("ITEM_QUEUED", None, "MEDIUM")
+        bus.dispatch("ITEM_QUEUED", None, "HIGH")
+    stats = bus.stats()
+    assert stats.queued == {"HIGH": 5, "MEDIUM": 3, "LOW": 2}
+    assert stats.dropped == {"HIGH": 0, "MEDIUM": 2, "LOW": 3}
+    assert stats.high_over_limit == 4
+    assert len(bus.dropped) == 4 and bus.dropped.total == 5  # bounded record
+    await bus.drain()
+    assert bus.stats().processed == {"HIGH": 5, "MEDIUM": 3, "LOW": 2}
+
+
+async def test_handler_error_is_isolated_and_reported_as_feature_error():
+    bus = EventBus()
+    good, errors = [], []
+
+    def bad(event):
+        raise ValueError("boom")
+
+    bus.subscribe("ITEM_QUEUED", bad, owner="broken")
+    bus.subscribe("ITEM_QUEUED", good.append, owner="fine")
+    bus.subscribe(FEATURE_ERROR, errors.append)
+    sent = bus.dispatch("ITEM_QUEUED")
+    await bus.drain()
+    assert len(good) == 1
+    [err] = errors
+    assert err.priority is Priority.HIGH and err.cause == sent.id and err.source == "kernel"
+    assert err.payload["feature"] == "broken" and err.payload["error"] == "boom"
+    assert bus.metrics.get("feature.broken.errors") == 1
+    assert bus.errors.items()[0].error_type == "ValueError"
+
+
+async def test_failing_feature_error_handler_does_not_loop():
+    bus = EventBus()
+    bus.subscribe(FEATURE_ERROR, lambda e: 1 / 0)
+    bus.subscribe("ITEM_QUEUED", lambda e: 1 / 0)
+    bus.dispatch("ITEM_QUEUED")
+    await bus.drain()
+    assert bus.stats().handler_errors == 2
+    assert bus.stats().processed["HIGH"] == 1
+
+
+async def test_async_handlers_run_as_tasks_and_keep_the_cause():
+    bus = EventBus()
+    seen = []
+
+    async def handler(event):
+        await asyncio.sleep(0)
+        bus.dispatch("ITEM_DONE")
+
+    bus.subscribe("ITEM_QUEUED", handler, owner="worker")
+    bus.subscribe("ITEM_DONE", seen.append)
+    first = bus.dispatch("ITEM_QUEUED")
+    await bus.drain()
+    [done] = seen
+    assert done.cause == first.id and done.source == "worker"
+
+
+async def test_async_handler_failure_becomes_feature_error():
+    bus = EventBus()
+    errors = []
+
+    async def handler(event):
+        raise RuntimeError("late")
+
+    bus.subscribe("ITEM_QUEUED", handler, owner="worker")
+    bus.subscribe(FEATURE_ERROR, errors.append)
+    bus.dispatch("ITEM_QUEUED")
+    await bus.drain()
+    assert [e.payload["error"] for e in errors] == ["late"]
+
+
+async def test_source_and_cause_stamped_for_events_dispatched_by_handlers():
+    bus = EventBus()
+    replies = []
+    bus.subscribe("PING_SENT", lambda e: bus.dispatch("PONG_SENT"), owner="ponger")
+    bus.subscribe("PONG_SENT", replies.append)
+    ping = bus.dispatch("PING_SENT", source="pinger")
+    await bus.drain()
+    assert ping.source == "pinger" and ping.cause is None
+    assert replies[0].source == "ponger" and replies[0].cause == ping.id
+
+
+async def test_events_are_immutable_and_payload_is_copied():
+    bus = EventBus()
+    payload = {"text": "hi"}
+    event = bus.dispatch("MESSAGE_SENT", payload)
+    payload["text"] = "changed"
+    assert event.payload["text"] == "hi"
+    with pytest.raises(TypeError):
+        event.payload["text"] = "x"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        event.type = "OTHER_THING"  # type: ignore[misc]
+    assert event.as_dict()["priority"] == "MEDIUM"
+
+
+@pytest.mark.parametrize("bad", ["send-message", "MessageSent", "msg_sent", "SENT", "", 3, "A__B", "_A_B"])
+async def test_event_type_must_be_entity_action(bad):
+    bus = EventBus()
+    with pytest.raises(InvalidEventError) as info:
+        bus.dispatch(bad)
+    assert info.value.event_type == bad
+    with pytest.raises(InvalidEventError):
+        bus.subscribe(bad, print)
+
+
+async def test_bad_priority_and_payload_are_refused():
+    bus = EventBus()
+    with pytest.raises(InvalidEventError, match="priority"):
+        bus.dispatch("ITEM_QUEUED", None, "URGENT")
+    with pytest.raises(InvalidEventError, match="mapping"):
+        bus.dispatch("ITEM_QUEUED", ["not", "a", "mapping"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        EventBus(limits={"LOW": 0})
+    with pytest.raises(TypeError):
+        bus.subscribe("ITEM_QUEUED", "not callable")  # type: ignore[arg-type]
+
+
+async def test_unsubscribe_and_unsubscribe_owner():
+    bus = EventBus()
+    seen = []
+    sub = bus.subscribe("ITEM_QUEUED", seen.append)
+    bus.subscribe("ITEM_QUEUED", seen.append, owner="f")
+    bus.subscribe("ITEM_DONE", seen.append, owner="f")
+    assert sub.active
+    sub.cancel()
+    assert not sub.active and not bus.unsubscribe(sub)
+    assert bus.unsubscribe_owner("f") == 2
+    bus.dispatch("ITEM_QUEUED")
+    await bus.drain()
+    assert seen == [] and bus.subscriptions() == []
+
+
+async def test_tap_sees_dispatched_delivered_and_dropped_and_survives_errors():
+    bus = EventBus(limits={"LOW": 1})
+    outcomes = []
+    remove = bus.tap(lambda e, outcome: outcomes.append((e.id, outcome)))
+    bus.tap(lambda e, outcome: 1 / 0)
+    a = bus.dispatch("ITEM_QUEUED", None, "LOW")
+    b = bus.dispatch("ITEM_QUEUED", None, "LOW")
+    await bus.drain()
+    assert outcomes == [(a.id, "dispatched"), (b.id, "dropped"), (a.id, "delivered")]
+    remove()
+    bus.dispatch("ITEM_QUEUED")
+    await bus.drain()
+    assert len(outcomes) == 3
+
+
+async def test_batches_yield_to_other_tasks():
+    bus = EventBus(batch_size=10, limits={"LOW": 1000})
+    order = []
+    bus.subscribe("ITEM_QUEUED", lambda e: order.append("event"))
+    for _ in range(100):
+        bus.dispatch("ITEM_QUEUED", None, "LOW")
+
+    async def other():
+        order.append("other")
+
+    task = asyncio.create_task(other())
+    await bus.drain()
+    await task
+    assert "other" in order and order.index("other") < 100
+
+
+async def test_dispatch_threadsafe_hands_over_to_the_loop():
+    bus = EventBus()
+    seen = []
+    bus.subscribe("ITEM_QUEUED", lambda e: seen.append(e.payload["n"]))
+    bus.dispatch("ITEM_QUEUED", {"n": 0})  # binds the loop
+    await bus.drain()
+    await asyncio.to_thread(bus.dispatch_threadsafe, "ITEM_QUEUED", {"n": 1})
+    await asyncio.sleep(0.01)
+    await bus.drain()
+    assert seen == [0, 1]
+
+
+def test_dispatch_without_loop_waits_for_drain():
+    bus = EventBus()
+    seen = []
+    bus.subscribe("ITEM_QUEUED", seen.append)
+    bus.dispatch("ITEM_QUEUED")
+    assert seen == [] and bus.pending == 1
+    asyncio.run(bus.drain())
+    assert len(seen) == 1
+
+
+def test_stats_render_as_text_and_html():
+    bus = EventBus()
+    text = str(bus.stats())
+    assert "HIGH" in text and "limit" in text
+    assert "<table" in bus.stats()._repr_html_()
+
+
+events = st.lists(st.sampled_from(list(Priority)), min_size=1, max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events, st.integers(min_value=1, max_value=50))
+def test_property_priority_order_and_high_never_dropped(priorities, limit):
+    async def run():
+        bus = EventBus(limits={"LOW": limit, "MEDIUM": limit, "HIGH": 1})
+        seen: list[Event] = []
+        bus.subscribe("ITEM_QUEUED", seen.append)
+        sent = [bus.dispatch("ITEM_QUEUED", None, p) for p in priorities]
+        await bus.drain()
+        return bus, sent, seen
+
+    bus, sent, seen = asyncio.run(run())
+    dropped_ids = {e.id for e in bus.dropped}
+    delivered_ids = [e.id for e in seen]
+    # every HIGH is delivered, none dropped
+    assert all(e.id in delivered_ids for e in sent if e.priority is Priority.HIGH)
+    assert bus.stats().dropped["HIGH"] == 0
+    # delivery is sorted by priority, FIFO within a priority
+    assert [(e.priority, e.id) for e in seen] == sorted((e.priority, e.id) for e in seen)
+    # nothing is lost: every event was delivered or is in the dropped record
+    assert len(seen) + bus.stats().total_dropped == len(sent)
+    assert dropped_ids.isdisjoint(delivered_ids)
