@@ -76,6 +76,8 @@ class Actor:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.context: FeatureContext | None = None
+        self._current_event: str | None = None
+        self._current_data: Mapping[str, Any] = {}
         self._listener = TransitionListener(actor_id, system._record)
         machine.add_listener(self._listener)
         try:
@@ -176,6 +178,7 @@ class Actor:
                 await self._wakeup.wait()
                 continue
             event, data, cause = self._mailbox.popleft()
+            self._current_event, self._current_data = event, data
             token = current_cause.set(cause) if cause is not None else None
             before = self._listener.transitions
             self.system._record(InspectionRecord("actor.event", self.id, {
@@ -188,6 +191,7 @@ class Actor:
             except Exception as exc:  # noqa: BLE001 - an actor's failure must not kill its mailbox
                 self.system._failed(self, event, data, exc)
             finally:
+                self._current_event, self._current_data = None, {}
                 if token is not None:
                     current_cause.reset(token)
             self.processed += 1

@@ -2,14 +2,18 @@
 
 It fixes the python-statemachine settings the brief's pitfalls call for: the async engine
 always (so invokes are asyncio tasks on the kernel's loop), seed-shaped trap states allowed,
-and self-transitions that do not re-enter (which would restart invokes without cancelling them).
+self-transitions that do not re-enter (which would restart invokes without cancelling them),
+and errors raised inside callbacks reported to the actor system instead of vanishing into an
+unhandled ``error.execution`` event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from statemachine import StateChart
+from statemachine.engines.async_ import AsyncEngine
 
 if TYPE_CHECKING:
     from ._actors import Actor
@@ -17,15 +21,27 @@ if TYPE_CHECKING:
 __all__ = ["Machine"]
 
 
-class _AsyncEngineSelector:
-    """A listener with one async callback: python-statemachine picks its engine from whether any
-    recognised callback is async, and every kernel machine must run on the async engine."""
+class _KernelEngine(AsyncEngine):
+    """python-statemachine's async engine, telling its machine about every execution error.
 
-    async def after_transition(self) -> None:
-        return None
+    The engine turns a failing callback into an internal ``error.execution`` event; a machine
+    may handle it with a transition, but either way the kernel must hear of it.
+    """
 
+    def _on_error_handler(self) -> Callable[[Exception], None] | None:
+        queue_error = super()._on_error_handler()
+        if queue_error is None:
+            return None
 
-_SELECTOR = _AsyncEngineSelector()
+        def handler(error: Exception) -> None:
+            self.sm._execution_error(error)
+            queue_error(error)
+
+        return handler
+
+    def _send_error_execution(self, error: Exception, trigger_data: Any) -> None:
+        self.sm._execution_error(error)
+        super()._send_error_execution(error, trigger_data)
 
 
 class Machine(StateChart):
@@ -42,5 +58,10 @@ class Machine(StateChart):
 
     actor: Actor | None = None
 
-    def __init__(self, *args: Any, listeners: list[object] | None = None, **kwargs: Any):
-        super().__init__(*args, listeners=[_SELECTOR, *(listeners or [])], **kwargs)
+    def _get_engine(self) -> AsyncEngine:
+        return _KernelEngine(self)
+
+    def _execution_error(self, error: Exception) -> None:
+        actor = self.actor
+        if actor is not None:
+            actor.system._failed(actor, actor._current_event or "", actor._current_data, error)

@@ -1,0 +1,76 @@
+"""The architecture rules, enforced: import layers, feature independence, clean imports, honest __all__."""
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["chatkernel", "widgets", "features"]
+
+
+def all_packages() -> list[str]:
+    names = []
+    for top in PACKAGES:
+        module = importlib.import_module(top)
+        names.append(top)
+        names += [m.name for m in pkgutil.walk_packages(module.__path__, prefix=f"{top}.") if m.ispkg]
+    return sorted(names)
+
+
+def test_import_linter_contracts_are_kept():
+    """Run in a subprocess: import-linter reconfigures logging in the process that runs it."""
+    code = "import sys; from importlinter.cli import lint_imports; " \
+           "sys.exit(lint_imports(config_filename='.importlinter', no_cache=True))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize("package", all_packages())
+def test_each_package_imports_alone_without_side_effects(package):
+    """Import in a fresh interpreter: no error, no output, no threads, no asyncio loop, no
+    registered features or subscriptions, and no log records."""
+    probe = f"""
+import logging, threading, sys
+records = []
+class Catch(logging.Handler):
+    def emit(self, record): records.append(record)
+logging.getLogger().addHandler(Catch())
+logging.getLogger().setLevel(logging.DEBUG)
+before = threading.active_count()
+import {package}
+assert threading.active_count() == before, "import started a thread"
+assert not records, f"import logged: {{records}}"
+print("OK")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "OK\n" and done.stderr == ""
+
+
+@pytest.mark.parametrize("package", all_packages())
+def test_all_is_sorted_and_lists_exactly_the_public_names(package):
+    module = importlib.import_module(package)
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{package} has no __all__"
+    assert list(exported) == sorted(exported), f"{package}.__all__ is not sorted"
+    public = {
+        name for name, value in vars(module).items()
+        if not name.startswith("_") and not (isinstance(value, type(sys)) and value.__name__.startswith(package))
+        and getattr(value, "__module__", package).startswith(package.split(".")[0])
+    }
+    public |= {name for name in ("__version__",) if hasattr(module, name)}
+    assert set(exported) == public, f"__all__ differs: missing {public - set(exported)}, extra {set(exported) - public}"
+    for name in exported:
+        assert hasattr(module, name), f"{package}.__all__ names {name!r}, which does not exist"
+
+
+def test_error_classes_share_one_base_per_package():
+    import chatkernel
+
+    errors = [getattr(chatkernel, n) for n in chatkernel.__all__ if n.endswith("Error")]
+    assert all(issubclass(e, chatkernel.ChatKernelError) for e in errors)
