@@ -1,0 +1,222 @@
+"""What each endpoint does, apart from HTTP: identity proof, tokens, long polls, sends.
+
+The caller's identity always comes from the bearer token; body fields that name a user are
+only checked against it (the seed trusted them, which let anyone drain any mailbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._config import RelayConfig
+from ._errors import (
+    AuthenticationError,
+    ConflictError,
+    ForbiddenError,
+    InvalidFieldError,
+    PollCapacityError,
+    RateLimitedError,
+)
+from ._identity import b64url_encode, derive_user_id, now_ms, verify_connect_signature
+from ._limiter import KeyedLimiter
+from ._stores import Listener, MailboxStore, StoredEvent
+from ._validation import (
+    b64_field,
+    cursor_field,
+    int_field,
+    message_id_field,
+    object_field,
+    payload_field,
+    timeout_field,
+    user_id_field,
+)
+
+__all__ = ["RelayService", "Session", "hash_token"]
+
+log = logging.getLogger("chatkernel.relay")
+
+_MAX_TOKEN_CHARS = 512
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An authenticated caller. Holds the token's hash, never the token."""
+
+    user: str
+    token_hash: str
+
+
+class RelayService:
+    def __init__(self, store: MailboxStore, config: RelayConfig, *, clock_ms: Callable[[], int] = now_ms):
+        self.store = store
+        self.config = config
+        self._clock_ms = clock_ms
+        self._users = KeyedLimiter(config.rate_per_user, config.burst_per_user, max_keys=config.rate_table_size)
+        self._addresses = KeyedLimiter(
+            config.rate_per_address, config.burst_per_address, max_keys=config.rate_table_size
+        )
+        self._parked: set[Listener] = set()
+        self._closing = False
+
+    @property
+    def parked(self) -> int:
+        """Polls parked on this node right now."""
+        return len(self._parked)
+
+    # Limits ------------------------------------------------------------------------------
+    def check_address(self, address: str) -> None:
+        retry = self._addresses.check(address)
+        if retry is not None:
+            raise RateLimitedError("address", retry)
+
+    def check_user(self, user: str) -> None:
+        retry = self._users.check(user)
+        if retry is not None:
+            raise RateLimitedError("user", retry)
+
+    # Identity ----------------------------------------------------------------------------
+    async def authenticate(self, authorization: str | None) -> Session:
+        if not authorization:
+            raise AuthenticationError("missing_token", "an Authorization: Bearer token is required")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN_CHARS:
+            raise AuthenticationError("invalid_token", "the Authorization header must be 'Bearer <token>'")
+        token_hash = hash_token(token)
+        user = await self.store.token_user(token_hash, self._clock_ms())
+        if user is None:
+            raise AuthenticationError("invalid_token", "the token is unknown, revoked or expired")
+        return Session(user, token_hash)
+
+    async def connect(self, body: dict[str, Any]) -> dict[str, Any]:
+        user_id = user_id_field(body, "userId")
+        public_key = object_field(body, "publicKey")
+        signing = b64_field(public_key, "signing", length=32, path="publicKey.signing")
+        exchange = b64_field(public_key, "exchange", length=32, path="publicKey.exchange")
+        ts = int_field(body, "ts")
+        signature = b64_field(body, "sig", length=64)
+        if derive_user_id(signing, exchange) != user_id:
+            raise InvalidFieldError("userId", "userId is not derived from publicKey")
+        now = self._clock_ms()
+        window = int(self.config.connect_window * 1000)
+        if abs(now - ts) > window:
+            raise AuthenticationError("stale_timestamp", "ts is not within the relay's clock window")
+        if not verify_connect_signature(signing, user_id, ts, signature):
+            raise AuthenticationError("bad_signature", "sig does not verify for this userId, ts and key")
+        # Keyed by (user, ts), not by signature bytes, so a re-encoded signature is a replay too.
+        proof = hashlib.sha256(f"{user_id}:{ts}".encode()).hexdigest()
+        if not await self.store.remember_proof(proof, ts + window + 1000, now):
+            raise AuthenticationError("replayed_request", "this (ts, sig) was already used; sign a fresh ts")
+        if not await self.store.bind_key(user_id, f"{b64url_encode(signing)}.{b64url_encode(exchange)}"):
+            raise ConflictError("key_conflict", "publicKey", "this userId is bound to another key")
+        token = secrets.token_urlsafe(32)
+        expires_at = now + int(self.config.token_ttl * 1000)
+        await self.store.put_token(hash_token(token), user_id, expires_at)
+        log.info("connected user %s", user_id)
+        return {"token": token, "expiresAt": expires_at}
+
+    async def disconnect(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("userId") is not None and user_id_field(body, "userId") != session.user:
+            raise ForbiddenError("userId", "userId is not the token's user")
+        await self.store.revoke_token(session.token_hash)
+        await self.store.notify(session.user, "revoke")
+        log.info("disconnected user %s", session.user)
+        return {"ok": True}
+
+    # Messages ----------------------------------------------------------------------------
+    async def send(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        if user_id_field(body, "from") != session.user:
+            raise ForbiddenError("from", "from is not the token's user")
+        to = user_id_field(body, "to")
+        msg_id = message_id_field(body, "id")
+        payload = payload_field(body, "payload")
+        now = self._clock_ms()
+        result = await self.store.append(
+            to=to,
+            sender=session.user,
+            msg_id=msg_id,
+            payload=payload,
+            ts=now,
+            max_len=self.config.mailbox_max_len,
+            dedup_until=now + int(self.config.dedup_ttl * 1000),
+        )
+        if result.duplicate and result.to != to:
+            raise ConflictError("id_conflict", "id", "this id was already used for a message to another user")
+        return {"id": msg_id, "relayId": result.relay_id, "duplicate": result.duplicate}
+
+    async def poll(self, session: Session, body: dict[str, Any]) -> list[StoredEvent]:
+        user = session.user
+        if user_id_field(body, "userId") != user:
+            raise ForbiddenError("userId", "userId is not the token's user")
+        since = cursor_field(body, "since", self.store)
+        timeout = timeout_field(
+            body, "timeout", default=self.config.poll_default_timeout, maximum=self.config.poll_max_timeout
+        )
+        if since is not None:
+            await self.store.ack(user, since)
+        stamp = (time.time_ns(), secrets.token_hex(8))
+        with self.store.listen(user) as listener:
+            # Announce this poll first: an older poll parked anywhere answers [] at once.
+            await self.store.notify(user, f"poll {stamp[0]}:{stamp[1]}")
+            events = await self._read(user, since)
+            if events or timeout <= 0 or self._closing:
+                return events
+            if len(self._parked) >= self.config.max_parked_polls:
+                raise PollCapacityError(self.config.max_parked_polls)
+            self._parked.add(listener)
+            try:
+                return await self._park(listener, user, since, timeout, stamp)
+            finally:
+                self._parked.discard(listener)
+
+    async def _park(
+        self, listener: Listener, user: str, since: str | None, timeout: float, stamp: tuple[int, str]
+    ) -> list[StoredEvent]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            reason = await listener.wait(deadline - loop.time())
+            if reason is None or reason in ("revoke", "shutdown"):
+                return []
+            if reason.startswith("poll "):
+                if _poll_stamp(reason) > stamp:
+                    return []
+                continue
+            events = await self._read(user, since)  # "message", "resync": look again
+            if events:
+                return events
+
+    async def _read(self, user: str, since: str | None) -> list[StoredEvent]:
+        return await self.store.read(
+            user, since, limit=self.config.poll_max_events, max_bytes=self.config.poll_max_bytes
+        )
+
+    # Housekeeping ------------------------------------------------------------------------
+    def release_parked(self) -> None:
+        """Answer every parked poll with ``[]`` and park no more (the server is stopping)."""
+        self._closing = True
+        for listener in tuple(self._parked):
+            listener.push("shutdown")
+
+    async def purge(self) -> int:
+        now = self._clock_ms()
+        return await self.store.purge(before=now - int(self.config.mailbox_max_age * 1000), now=now)
+
+
+def _poll_stamp(reason: str) -> tuple[int, str]:
+    ns, _, nonce = reason.removeprefix("poll ").partition(":")
+    try:
+        return (int(ns), nonce)
+    except ValueError:
+        return (0, "")

@@ -1,0 +1,152 @@
+"""The one interface every mailbox store implements, and the records it trades in.
+
+The relay's semantics (idempotent append, FIFO read after a cursor, ack by cursor, first key
+binding wins, hashed tokens with expiry) live in the stores' contract, checked by a single
+conformance suite, so a new backend only has to pass that suite.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._wakeup import Listener, WakeupHub
+
+__all__ = ["AppendResult", "MailboxStore", "StoredEvent", "take_within"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One undelivered message; ``payload`` is the JSON text exactly as stored."""
+
+    id: str
+    sender: str
+    ts: int
+    payload: str
+
+    @property
+    def size(self) -> int:
+        return len(self.payload)  # payloads are stored as ASCII JSON
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    relay_id: str
+    duplicate: bool
+    to: str
+
+
+def take_within(events: Iterable[StoredEvent], limit: int, max_bytes: int) -> list[StoredEvent]:
+    """The longest prefix within ``limit`` events and ``max_bytes`` of payload, never empty
+    when events exist (a single oversized event must not block its mailbox forever)."""
+    taken: list[StoredEvent] = []
+    total = 0
+    for event in events:
+        if len(taken) >= limit:
+            break
+        total += event.size
+        if taken and total > max_bytes:
+            break
+        taken.append(event)
+    return taken
+
+
+class MailboxStore(abc.ABC):
+    """Mailboxes, key bindings, tokens and replay records for the relay.
+
+    Times are milliseconds since the epoch, chosen by the caller, so stores hold no clock of
+    their own (except Redis, whose stream ids carry the server's time). Relay ids increase
+    strictly within a mailbox and are opaque strings to clients; :meth:`cursor_key` turns one
+    into a sortable key and rejects malformed ones.
+    """
+
+    backend: ClassVar[str] = "abstract"
+
+    def __init__(self) -> None:
+        self._hub = WakeupHub()
+
+    # Lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect and prepare; idempotent."""
+
+    async def close(self) -> None:
+        """Release connections and threads; idempotent."""
+
+    async def __aenter__(self) -> MailboxStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # Mailboxes ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def cursor_key(self, cursor: str) -> tuple[int, int]:
+        """A sortable key for a relay id; ``ValueError`` if it cannot be one of ours."""
+
+    @abc.abstractmethod
+    async def append(
+        self, *, to: str, sender: str, msg_id: str, payload: str, ts: int, max_len: int, dedup_until: int
+    ) -> AppendResult:
+        """Store a message unless (sender, msg_id) was seen before ``dedup_until`` expired.
+
+        A duplicate returns the first result with ``duplicate=True``. A full mailbox raises
+        :class:`MailboxFullError`. A new message wakes the recipient's listeners.
+        """
+
+    @abc.abstractmethod
+    async def read(self, user: str, after: str | None, *, limit: int, max_bytes: int) -> list[StoredEvent]:
+        """Messages with ids after ``after`` (from the oldest when ``None``), in order."""
+
+    @abc.abstractmethod
+    async def ack(self, user: str, upto: str) -> int:
+        """Delete messages with ids up to and including ``upto``; return how many.
+
+        Raises :class:`CursorAheadError` when ``upto`` is past the newest id ever assigned in
+        this mailbox, because acknowledging it would swallow messages not yet sent.
+        """
+
+    @abc.abstractmethod
+    async def length(self, user: str) -> int: ...
+
+    @abc.abstractmethod
+    async def purge(self, *, before: int, now: int) -> int:
+        """Delete messages stored before ``before`` and records expired at ``now``;
+        return how many messages went."""
+
+    # Identity ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def bind_key(self, user: str, public_key: str) -> bool:
+        """Bind ``user`` to ``public_key`` unless bound; ``False`` if bound to another key."""
+
+    @abc.abstractmethod
+    async def get_key(self, user: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def put_token(self, token_hash: str, user: str, expires_at: int) -> None: ...
+
+    @abc.abstractmethod
+    async def token_user(self, token_hash: str, now: int) -> str | None:
+        """The user a live token belongs to; ``None`` if unknown, revoked or expired."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_hash: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def remember_proof(self, digest: str, expires_at: int, now: int) -> bool:
+        """Record a ``/connect`` proof; ``False`` if it was already seen (a replay)."""
+
+    # Wake-ups ----------------------------------------------------------------------------
+    def listen(self, user: str) -> Listener:
+        """Register for ``user``'s wake-ups now; close the listener when done."""
+        return self._hub.listen(user)
+
+    async def notify(self, user: str, reason: str) -> None:
+        """Wake every listener of ``user`` (on every relay sharing this store)."""
+        self._hub.dispatch(user, reason)
+
+    def wake_all_local(self, reason: str) -> None:
+        """Wake every listener in this process (used at shutdown)."""
+        self._hub.dispatch_all(reason)

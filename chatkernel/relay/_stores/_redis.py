@@ -1,0 +1,245 @@
+"""The Redis store: several relay processes share mailboxes.
+
+One Redis Stream per mailbox (the stream id is the relay id and the cursor), deduplication
+and insertion in one Lua script (after Signal-Server's ``insert_item.lua``), and one pub/sub
+channel per store that wakes parked polls on every node. Each node keeps a single pub/sub
+connection and fans wake-ups out to its local listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .._errors import CursorAheadError, MailboxFullError, StoreError
+from ._base import AppendResult, MailboxStore, StoredEvent, take_within
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("chatkernel.relay.redis")
+
+_STREAM_ID = re.compile(r"(0|[1-9][0-9]{0,18})-(0|[1-9][0-9]{0,18})\Z")
+_U64 = 2**64 - 1
+
+# KEYS: mailbox stream, dedup key. ARGV: sender, ts, payload, max_len, dedup expiry (unix ms),
+# recipient, wake channel. Returns {0, id} new, {1, "to id"} duplicate, {2, ""} full.
+_APPEND = """
+local seen = redis.call('GET', KEYS[2])
+if seen then return {1, seen} end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[4]) then return {2, ''} end
+local id = redis.call('XADD', KEYS[1], '*', 'from', ARGV[1], 'ts', ARGV[2], 'payload', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[6] .. ' ' .. id, 'PXAT', ARGV[5])
+redis.call('PUBLISH', ARGV[7], ARGV[6] .. ' message')
+return {0, id}
+"""
+
+# KEYS: mailbox stream. ARGV: cutoff (unix ms). Trims old entries and drops a stream that is
+# empty and idle since before the cutoff, atomically so a concurrent XADD is never lost.
+_PURGE = """
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+if redis.call('XLEN', KEYS[1]) == 0 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local ms = tonumber(string.match(info[i + 1], '^(%d+)-'))
+      if ms < tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+    end
+  end
+end
+return removed
+"""
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class RedisStore(MailboxStore):
+    backend = "redis"
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "chatkernel:relay:"):
+        super().__init__()
+        self.url = url
+        self.prefix = prefix
+        self._redis: aioredis.Redis | None = None
+        self._pubsub: Any = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._scripts: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        # The URL may carry a password: show only where the keys live.
+        return f"RedisStore(prefix={self.prefix!r})"
+
+    @property
+    def _channel(self) -> str:
+        return self.prefix + "wake"
+
+    def _mbox(self, user: str) -> str:
+        return f"{self.prefix}mbox:{user}"
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        import redis.exceptions
+
+        try:
+            yield
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise StoreError(f"Redis failed: {type(exc).__name__}: {exc}", backend=self.backend) from exc
+
+    @property
+    def _r(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise StoreError("the Redis store is not open", backend=self.backend)
+        return self._redis
+
+    # Lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._redis is not None:
+            return
+        import redis.asyncio as aioredis
+
+        # A dead host fails the connect in seconds, not at the OS's TCP timeout.
+        client = aioredis.from_url(self.url, decode_responses=True, socket_connect_timeout=5)
+        try:
+            with self._guard():
+                await client.ping()
+                pubsub = client.pubsub()
+                await pubsub.subscribe(self._channel)
+                # Wait for the confirmation: from here on no wake-up can be missed.
+                async with asyncio.timeout(10):
+                    while (msg := await pubsub.get_message(timeout=1.0)) is None or msg["type"] != "subscribe":
+                        pass
+        except BaseException:
+            await client.aclose()
+            raise
+        self._redis, self._pubsub = client, pubsub
+        self._scripts = {"append": client.register_script(_APPEND), "purge": client.register_script(_PURGE)}
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="relay-redis-wakeups")
+
+    async def close(self) -> None:
+        client, self._redis = self._redis, None
+        if client is None:
+            return
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump_task
+            self._pump_task = None
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+        with contextlib.suppress(Exception):
+            await client.aclose()
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the connection dropped: wake-ups may be lost
+                log.warning("Redis wake-up channel failed (%s); polls will re-read", type(exc).__name__)
+                self._hub.dispatch_all("resync")
+                await asyncio.sleep(0.5)
+                continue
+            if msg is not None and msg.get("type") == "message":
+                user, _, reason = str(msg["data"]).partition(" ")
+                self._hub.dispatch(user, reason)
+
+    # Mailboxes ---------------------------------------------------------------------------
+    def cursor_key(self, cursor: str) -> tuple[int, int]:
+        match = _STREAM_ID.match(cursor) if isinstance(cursor, str) else None
+        if match is None or int(match[1]) > _U64 or int(match[2]) > _U64:
+            raise ValueError(f"not a relay id: {cursor!r}")
+        return (int(match[1]), int(match[2]))
+
+    async def append(
+        self, *, to: str, sender: str, msg_id: str, payload: str, ts: int, max_len: int, dedup_until: int
+    ) -> AppendResult:
+        with self._guard():
+            status, value = await self._scripts["append"](
+                keys=[self._mbox(to), f"{self.prefix}dedup:{sender}:{msg_id}"],
+                args=[sender, ts, payload, max_len, dedup_until, to, self._channel],
+                client=self._r,
+            )
+        if status == 2:
+            raise MailboxFullError(to, max_len)
+        if status == 1:
+            first_to, _, relay_id = value.partition(" ")
+            return AppendResult(relay_id, True, first_to)
+        return AppendResult(value, False, to)
+
+    async def read(self, user: str, after: str | None, *, limit: int, max_bytes: int) -> list[StoredEvent]:
+        start = "-" if after is None else "(" + "-".join(map(str, self.cursor_key(after)))
+        with self._guard():
+            entries = await self._r.xrange(self._mbox(user), min=start, max="+", count=limit)
+        events = (StoredEvent(eid, f["from"], int(f["ts"]), f["payload"]) for eid, f in entries)
+        return take_within(events, limit, max_bytes)
+
+    async def _last_id(self, user: str) -> tuple[int, int]:
+        import redis.exceptions
+
+        try:
+            info = await self._r.xinfo_stream(self._mbox(user))
+        except redis.exceptions.ResponseError:  # no such key: nothing was ever sent here
+            return (0, 0)
+        return self.cursor_key(info["last-generated-id"])
+
+    async def ack(self, user: str, upto: str) -> int:
+        ms, seq = self.cursor_key(upto)
+        with self._guard():
+            # Ids only grow, so a cursor not ahead now stays valid when XTRIM runs.
+            if (ms, seq) > await self._last_id(user):
+                raise CursorAheadError(upto)
+            threshold = f"{ms}-{seq + 1}" if seq < _U64 else f"{ms + 1}-0"
+            return int(await self._r.xtrim(self._mbox(user), minid=threshold, approximate=False))
+
+    async def length(self, user: str) -> int:
+        with self._guard():
+            return int(await self._r.xlen(self._mbox(user)))
+
+    async def purge(self, *, before: int, now: int) -> int:
+        removed = 0
+        with self._guard():
+            pattern = _glob_escape(self.prefix) + "mbox:*"
+            async for key in self._r.scan_iter(match=pattern, count=1000, _type="stream"):
+                removed += int(await self._scripts["purge"](keys=[key], args=[before], client=self._r))
+        return removed  # tokens, proofs and dedup records expire by themselves (PXAT)
+
+    # Identity ----------------------------------------------------------------------------
+    async def bind_key(self, user: str, public_key: str) -> bool:
+        key = f"{self.prefix}key:{user}"
+        with self._guard():
+            await self._r.set(key, public_key, nx=True)
+            return bool(await self._r.get(key) == public_key)
+
+    async def get_key(self, user: str) -> str | None:
+        with self._guard():
+            return await self._r.get(f"{self.prefix}key:{user}")  # type: ignore[no-any-return]
+
+    async def put_token(self, token_hash: str, user: str, expires_at: int) -> None:
+        with self._guard():
+            await self._r.set(f"{self.prefix}tok:{token_hash}", user, pxat=expires_at)
+
+    async def token_user(self, token_hash: str, now: int) -> str | None:
+        with self._guard():
+            return await self._r.get(f"{self.prefix}tok:{token_hash}")  # type: ignore[no-any-return]
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        with self._guard():
+            return bool(await self._r.delete(f"{self.prefix}tok:{token_hash}"))
+
+    async def remember_proof(self, digest: str, expires_at: int, now: int) -> bool:
+        with self._guard():
+            return bool(await self._r.set(f"{self.prefix}proof:{digest}", "1", nx=True, pxat=max(expires_at, now + 1)))
+
+    # Wake-ups ----------------------------------------------------------------------------
+    async def notify(self, user: str, reason: str) -> None:
+        with self._guard():
+            await self._r.publish(self._channel, f"{user} {reason}")
