@@ -224,9 +224,11 @@ async def bootstrap(
     budget = PerformanceBudget(dict(budgets_ms or {}), metrics=metrics)
     bus = EventBus(limits=limits, metrics=metrics, budget=budget)
     actors = ActorRegistry(bus=bus, metrics=metrics)
-    registry = FeatureRegistry(bus=bus, actors=actors, metrics=metrics, budget=budget, settings=settings, flags=flags)
+    state_path = Path(state_dir) if state_dir is not None else None
+    registry = FeatureRegistry(bus=bus, actors=actors, metrics=metrics, budget=budget, settings=settings, flags=flags,
+                               state_dir=state_path)
     app = App(bus=bus, actors=actors, registry=registry, metrics=metrics, budget=budget,
-              state_dir=Path(state_dir) if state_dir is not None else None, startup=startup, offline=offline,
+              state_dir=state_path, startup=startup, offline=offline,
               explicit_flags=flags or ())
     if features is None:
         discovered = discover_features()

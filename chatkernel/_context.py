@@ -7,6 +7,7 @@ actors so unmount can clean up, and lets it reach only the dependencies it decla
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ class FeatureContext:
         self.settings = dict(settings)
         self.logger = logging.getLogger(f"chatkernel.features.{feature.id}")
         self.mount_result: MountResult | None = None
+        #: Where this feature may keep files (``<state_dir>/<feature id>/``); None: memory only.
+        self.state_dir: Path | None = (
+            registry.state_dir / feature.id if registry.state_dir is not None else None)
         self._declared = frozenset(feature.emitted_events) | KERNEL_EVENTS
         self._warned: set[str] = set()
 

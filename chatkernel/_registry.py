@@ -11,6 +11,7 @@ import heapq
 import inspect
 import logging
 import time
+from pathlib import Path
 from collections.abc import Awaitable, Iterator, Mapping
 from typing import Any
 
@@ -93,11 +94,13 @@ class FeatureRegistry:
         budget: PerformanceBudget | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         flags: Mapping[str, bool] | None = None,
+        state_dir: Path | None = None,
     ):
         self.metrics = metrics if metrics is not None else (bus.metrics if bus is not None else Metrics())
         self.bus = bus if bus is not None else EventBus(metrics=self.metrics)
         self.actors = actors if actors is not None else ActorRegistry(bus=self.bus, metrics=self.metrics)
         self.budget = budget
+        self.state_dir = state_dir
         self._settings = {k: dict(v) for k, v in (settings or {}).items()}
         self._flags: dict[str, bool] = {}
         for fid, enabled in (flags or {}).items():
