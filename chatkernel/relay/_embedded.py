@@ -72,6 +72,8 @@ class EmbeddedRelay:
             # every response waits ~40 ms for a delayed ACK.
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             try:
+                # Restarting on the same port must work while old connections sit in TIME_WAIT.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((_HOST, port))
                 sock.listen(128)
                 sock.setblocking(False)

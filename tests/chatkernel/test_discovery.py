@@ -37,7 +37,7 @@ def test_discovery_collects_features_and_reports_broken_plugins(installed_plugin
 @pytest.mark.anyio
 async def test_bootstrap_without_features_uses_installed_ones(installed_plugin):
     app = await bootstrap()
-    assert app.report.mounted == ["voice"]
+    assert "voice" in app.report.mounted
     assert app.registry.mount_result("voice").service == "recorder"
     assert set(app.discovery_errors) == {"broken", "missing"}
     await app.shutdown()

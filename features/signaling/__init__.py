@@ -1,0 +1,32 @@
+"""Signaling: this user's session with a relay, the long-poll loop and the outbox.
+
+Dispatches ``MESSAGE_RECEIVED`` (HIGH) for every message the relay delivers and sends messages
+with idempotent ids, retried until the relay accepts them, across reconnects and relay switches.
+"""
+
+from chatkernel import Feature
+
+from . import events as _events
+from ._mount import mount as _mount
+from ._mount import unmount as _unmount
+
+__all__ = ["feature"]
+
+feature = Feature(
+    id="signaling",
+    name="Signaling",
+    version="1.0.0",
+    description="Relay session, long poll, idempotent sends",
+    on_mount=_mount,
+    on_unmount=_unmount,
+    subscribed_events=_events.SUBSCRIBED,
+    emitted_events=_events.EMITTED,
+    settings={
+        "url": None,
+        "auto_connect": True,
+        "allow_insecure": False,
+        "poll_timeout_s": 25.0,
+        "backoff_base_s": 0.2,
+        "backoff_cap_s": 10.0,
+    },
+)

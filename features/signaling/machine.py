@@ -1,0 +1,160 @@
+"""The signaling state machine: disconnected -> connecting -> connected, with reconnecting.
+
+Each state's work is invoked (and cancelled on exit): ``connecting`` opens a session,
+``connected`` runs the long-poll loop, ``reconnecting`` waits out an exponential backoff with
+jitter. Switching relays passes through ``switching`` so the old work is cancelled first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from statemachine import State
+
+from chatkernel import Machine, Priority
+
+from . import events as ev
+from .client import check_url
+from .errors import SignalingError
+from .service import SignalingService
+
+__all__ = ["SignalingMachine"]
+
+
+class SignalingMachine(Machine):
+    disconnected = State(initial=True)
+    connecting = State()
+    connected = State()
+    reconnecting = State()
+    switching = State()
+
+    CONNECT = (disconnected.to(connecting, cond="has_url", on="want")
+               | disconnected.to(None, on="no_url")
+               | reconnecting.to(connecting, on="want"))
+    DISCONNECT = (connecting.to(disconnected, on="manual") | connected.to(disconnected, on="manual")
+                  | reconnecting.to(disconnected, on="manual") | disconnected.to(None, on="manual"))
+    APP_READY = disconnected.to(connecting, cond=["has_url", "auto"]) | disconnected.to(None)
+    SIGNALING_URL_CHANGED = (
+        disconnected.to(None, unless="url_ok", on="reject_url")
+        | connecting.to(None, unless="url_ok", on="reject_url")
+        | connected.to(None, unless="url_ok", on="reject_url")
+        | reconnecting.to(None, unless="url_ok", on="reject_url")
+        | disconnected.to(connecting, cond="auto", on="adopt_url")
+        | disconnected.to(None, on="adopt_url")
+        | connecting.to(switching, on="adopt_url")
+        | connected.to(switching, on="adopt_url")
+        | reconnecting.to(switching, on="adopt_url")
+    )
+    TOKEN_REJECTED = connected.to(reconnecting, on="lost")
+    MESSAGE_SEND_REQUESTED = (disconnected.to(None, on="queue_send") | connecting.to(None, on="queue_send")
+                              | connected.to(None, on="queue_send") | reconnecting.to(None, on="queue_send")
+                              | switching.to(None, on="queue_send"))
+
+    switching.to(connecting)  # eventless: leave the old relay's work behind, then connect anew
+
+    done_invoke_connecting = connecting.to(connected, cond="succeeded") | connecting.to(reconnecting, on="lost")
+    done_invoke_connected = connected.to(reconnecting, on="lost")
+    done_invoke_reconnecting = reconnecting.to(connecting)
+    error_execution = (connecting.to(reconnecting, on="lost") | connected.to(reconnecting, on="lost")
+                       | reconnecting.to(connecting))
+
+    snapshot_fields = ("auto_connect", "manual_disconnect", "last_reason")
+
+    def __init__(self, service: SignalingService, *, auto_connect: bool = True, **kw: Any):
+        self.service = service
+        self.auto_connect = auto_connect
+        self.manual_disconnect = False
+        self.last_reason: str | None = None
+        self.retry_in_s: float | None = None
+        super().__init__(**kw)
+
+    def _emit(self, event_type: str, payload: dict[str, Any], priority: Priority = Priority.MEDIUM) -> None:
+        if self.actor is not None:
+            self.actor.emit(event_type, payload, priority)
+
+    # ------------------------------------------------------------------ guards
+    def has_url(self, **_: Any) -> bool:
+        return self.service.url is not None
+
+    def auto(self, **_: Any) -> bool:
+        return self.auto_connect and not self.manual_disconnect
+
+    def url_ok(self, url: Any = None, **_: Any) -> bool:
+        try:
+            check_url(url, allow_insecure=self.service.allow_insecure)
+        except SignalingError:
+            return False
+        return True
+
+    def succeeded(self, data: Any = None, **_: Any) -> bool:
+        return isinstance(data, dict) and "user_id" in data
+
+    # ------------------------------------------------------------------ actions
+    def want(self, **_: Any) -> None:
+        self.manual_disconnect = False
+
+    def manual(self, **_: Any) -> None:
+        self.manual_disconnect = True
+        self.last_reason = "disconnected on request"
+
+    def no_url(self, **_: Any) -> None:
+        self._emit(ev.SIGNALING_URL_REJECTED, {"url": None, "reason": "no relay URL is set"}, Priority.HIGH)
+
+    def reject_url(self, url: Any = None, **_: Any) -> None:
+        try:
+            check_url(url, allow_insecure=self.service.allow_insecure)
+        except SignalingError as exc:
+            reason = str(exc)
+        else:  # pragma: no cover - guarded by url_ok
+            reason = "rejected"
+        self._emit(ev.SIGNALING_URL_REJECTED, {"url": url, "reason": reason}, Priority.HIGH)
+
+    def adopt_url(self, url: str, **_: Any) -> None:
+        self.service.set_url(url)
+
+    def queue_send(self, to: Any = None, payload: Any = None, id: Any = None, **_: Any) -> None:
+        try:
+            self.service.enqueue(to, payload, id)
+        except SignalingError as exc:
+            self._emit(ev.MESSAGE_SEND_FAILED, {"id": id, "to": to, "reason": str(exc)}, Priority.HIGH)
+
+    def lost(self, data: Any = None, error: BaseException | None = None, **_: Any) -> None:
+        if error is not None:
+            reason = f"{type(error).__name__}: {error}"
+        elif isinstance(data, str):
+            reason = data
+        else:
+            reason = "the relay closed the connection"
+        self.last_reason = reason
+
+    # ------------------------------------------------------------------ state work
+    async def on_invoke_connecting(self, **_: Any) -> Any:
+        try:
+            return await self.service.connect()
+        except (httpx.HTTPError, SignalingError) as exc:
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    async def on_invoke_connected(self, **_: Any) -> str:
+        return await self.service.poll_forever()
+
+    async def on_invoke_reconnecting(self, **_: Any) -> None:
+        await asyncio.sleep(self.retry_in_s or 0)
+
+    def on_enter_connected(self) -> None:
+        self.last_reason = None
+        self._emit(ev.SIGNALING_CONNECTED, {"url": self.service.url, "user_id": self.service.user_id})
+
+    def on_enter_reconnecting(self) -> None:
+        self.retry_in_s = self.service.backoff.next_delay()
+        self._emit(ev.CONNECTION_LOST, {
+            "url": self.service.url, "reason": self.last_reason, "retry_in_s": round(self.retry_in_s, 3),
+            "attempt": self.service.backoff.attempt,
+        }, Priority.HIGH)
+
+    async def on_enter_disconnected(self, source: Any = None, **_: Any) -> None:
+        if getattr(source, "id", None) not in ("connecting", "connected", "reconnecting", "switching"):
+            return  # the initial activation is not a disconnection
+        await self.service.drop_connection(self.last_reason or "disconnected", notify_relay=True)
+        self._emit(ev.SIGNALING_DISCONNECTED, {"url": self.service.url, "reason": self.last_reason})

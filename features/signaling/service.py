@@ -1,0 +1,284 @@
+"""Connection state, the long-poll loop and the outbox of one signaling identity.
+
+The service keeps what must survive a reconnect (keys, the acknowledged cursor, recently seen
+relay ids, unsent messages), so switching relays or riding out an outage neither loses nor
+duplicates a message. The machine decides *when* to connect, poll and back off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from chatkernel import Priority, RingBuffer
+from chatkernel.relay import connect_request, derive_user_id
+
+from . import events as ev
+from .client import RelayClient, check_url
+from .errors import NotConnectedError, RelayRequestError, SignalingError
+
+__all__ = ["Backoff", "Identity", "OutgoingMessage", "SignalingService"]
+
+log = logging.getLogger("chatkernel.features.signaling")
+
+Emit = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The keys that prove who we are to the relay. Throwaway until the identity feature exists."""
+
+    signing_key: Ed25519PrivateKey
+    exchange_public: bytes
+
+    @classmethod
+    def generate(cls) -> Identity:
+        return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate().public_key().public_bytes_raw())
+
+    @property
+    def user_id(self) -> str:
+        return derive_user_id(self.signing_key.public_key().public_bytes_raw(), self.exchange_public)
+
+    def __repr__(self) -> str:
+        return f"Identity(user_id={self.user_id!r})"
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter: spreads reconnect storms, caps the wait."""
+
+    base_s: float = 0.2
+    cap_s: float = 10.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        self.attempt += 1
+        return self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (self.attempt - 1)))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class OutgoingMessage:
+    to: str
+    payload: Any
+    id: str
+    future: asyncio.Future[dict[str, Any]] | None = None
+    attempts: int = 0
+
+
+class SignalingService:
+    """What the signaling machine drives; also the feature's public service."""
+
+    def __init__(self, emit: Emit, *, identity: Identity | None = None, allow_insecure: bool = False,
+                 poll_timeout_s: float = 25.0, backoff: Backoff | None = None, outbox_limit: int = 10_000,
+                 seen_history: int = 4_096):
+        self._emit = emit
+        self.identity = identity or Identity.generate()
+        self.allow_insecure = allow_insecure
+        self.poll_timeout_s = poll_timeout_s
+        self.backoff = backoff or Backoff()
+        self.url: str | None = None
+        self.cursor: str | None = None
+        self.received = 0
+        self.duplicates = 0
+        self._client: RelayClient | None = None
+        self._seen_ring: RingBuffer[str] = RingBuffer(seen_history)
+        self._seen: set[str] = set()
+        self._outbox: deque[OutgoingMessage] = deque()
+        self._outbox_limit = outbox_limit
+        self._outbox_ready = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self.on_token_rejected: Callable[[], None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.user_id
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def pending_sends(self) -> int:
+        return len(self._outbox)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="signaling:outbox")
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
+        await self.drop_connection("feature unmounted", notify_relay=True)
+        for message in self._outbox:
+            if message.future is not None and not message.future.done():
+                message.future.set_exception(NotConnectedError("the signaling feature was unmounted"))
+
+    def set_url(self, url: str) -> str:
+        """Validate and adopt a relay URL; raises InvalidURLError or InsecureURLError."""
+        self.url = check_url(url, allow_insecure=self.allow_insecure)
+        return self.url
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self) -> dict[str, str]:
+        """Open a session on the current URL; returns what SIGNALING_CONNECTED carries."""
+        if self.url is None:
+            raise NotConnectedError("no relay URL is set")
+        await self.drop_connection("reconnecting", notify_relay=False)
+        client = RelayClient(self.url, allow_insecure=self.allow_insecure)
+        try:
+            await client.connect(connect_request(self.identity.signing_key, self.identity.exchange_public))
+        except BaseException:
+            await client.aclose()
+            raise
+        self._client = client
+        self._connected.set()
+        self.backoff.reset()
+        return {"url": self.url, "user_id": self.user_id}
+
+    async def drop_connection(self, reason: str, *, notify_relay: bool) -> None:
+        self._connected.clear()
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if notify_relay:
+            try:
+                await client.disconnect(self.user_id)
+            except (httpx.HTTPError, SignalingError) as exc:
+                log.info("disconnect from %s failed (%s); the token will expire", client.url, exc)
+        await client.aclose()
+
+    async def poll_forever(self) -> str:
+        """Long-poll until the connection fails; returns why. Each event becomes MESSAGE_RECEIVED."""
+        client = self._client
+        if client is None:
+            return "not connected"
+        while True:
+            try:
+                batch = await client.poll(self.user_id, self.cursor, self.poll_timeout_s)
+            except RelayRequestError as exc:
+                if exc.status == 422 and exc.reason == "cursor_ahead":
+                    # The relay lost its mailboxes (an in-memory relay restarted): start over.
+                    log.warning("relay rejected cursor %s (%s); resetting", self.cursor, exc.detail)
+                    self.cursor = None
+                    self._forget_seen()
+                    continue
+                if exc.status == 401 and self.on_token_rejected is not None:
+                    self.on_token_rejected()
+                return str(exc)
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._deliver(batch)
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        for item in batch:
+            relay_id = str(item.get("id"))
+            if relay_id in self._seen:
+                self.duplicates += 1
+            else:
+                self._remember(relay_id)
+                self.received += 1
+                self._emit(ev.MESSAGE_RECEIVED, {
+                    "relay_id": relay_id, "from": item.get("from"), "ts": item.get("ts"),
+                    "payload": item.get("payload"),
+                }, Priority.HIGH)
+            self.cursor = relay_id
+
+    def _remember(self, relay_id: str) -> None:
+        if len(self._seen_ring) == self._seen_ring.capacity:
+            self._seen.discard(self._seen_ring.items()[0])
+        self._seen_ring.append(relay_id)
+        self._seen.add(relay_id)
+
+    def _forget_seen(self) -> None:
+        self._seen.clear()
+        self._seen_ring.clear()
+
+    # ------------------------------------------------------------------ sending
+    def enqueue(self, to: str, payload: Any, message_id: str | None = None) -> OutgoingMessage:
+        """Queue a message; it is sent, in order, whenever a connection is up."""
+        if not isinstance(to, str) or not to:
+            raise SignalingError(f"recipient must be a user id, got {to!r}")
+        if message_id is not None and (not isinstance(message_id, str) or not message_id):
+            raise SignalingError(f"message id must be a non-empty str, got {message_id!r}")
+        if len(self._outbox) >= self._outbox_limit:
+            raise SignalingError(f"the outbox is full ({self._outbox_limit} messages)")
+        message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
+                                  asyncio.get_running_loop().create_future())
+        self._outbox.append(message)
+        self._outbox_ready.set()
+        return message
+
+    async def send(self, to: str, payload: Any, *, message_id: str | None = None) -> dict[str, Any]:
+        """Send and wait for the relay to accept: ``{id, relayId, duplicate}``."""
+        message = self.enqueue(to, payload, message_id)
+        assert message.future is not None
+        return await message.future
+
+    async def _send_loop(self) -> None:
+        while True:
+            if not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+                continue
+            await self._connected.wait()
+            client = self._client
+            if client is None:
+                await asyncio.sleep(0)
+                continue
+            message = self._outbox[0]
+            message.attempts += 1
+            try:
+                result = await client.send(self.user_id, message.to, message.id, message.payload)
+            except RelayRequestError as exc:
+                if exc.status == 401:
+                    self._connected.clear()
+                    if self.on_token_rejected is not None:
+                        self.on_token_rejected()
+                    continue
+                if exc.transient:
+                    await asyncio.sleep(exc.retry_after or Backoff(attempt=message.attempts - 1).next_delay())
+                    continue
+                self._outbox.popleft()
+                self._finish(message, error=exc)
+                continue
+            except httpx.HTTPError:
+                await asyncio.sleep(Backoff(attempt=min(message.attempts, 8) - 1).next_delay())
+                continue
+            self._outbox.popleft()
+            self._finish(message, result=result)
+
+    def _finish(self, message: OutgoingMessage, *, result: dict[str, Any] | None = None,
+                error: RelayRequestError | None = None) -> None:
+        if error is not None:
+            self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": str(error)},
+                       Priority.HIGH)
+            if message.future is not None and not message.future.done():
+                message.future.set_exception(error)
+            return
+        assert result is not None
+        self._emit(ev.MESSAGE_SENT, {"id": message.id, "to": message.to, "relay_id": result.get("relayId"),
+                                     "duplicate": bool(result.get("duplicate"))}, Priority.MEDIUM)
+        if message.future is not None and not message.future.done():
+            message.future.set_result(result)
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "disconnected"
+        return f"SignalingService({self.user_id}, {state}, url={self.url!r})"
