@@ -38,7 +38,7 @@ def demo_module(tmp_path):
 
 
 def test_graph_formats(demo_module):
-    args = ["graph", "--feature", "demo_features:chat", "--feature", "demo_features:crypto"]
+    args = ["graph", "--no-installed", "--feature", "demo_features:chat", "--feature", "demo_features:crypto"]
     dot = run(*args, env_path=demo_module)
     assert dot.returncode == 0, dot.stderr
     assert dot.stdout.startswith("digraph features {") and '"chat" -> "crypto";' in dot.stdout
@@ -82,3 +82,8 @@ def test_lab_builds_a_loopback_jupyterlab_command(monkeypatch, tmp_path):
     assert "--ServerApp.ip=127.0.0.1" in cmd and "--ServerApp.port=9999" in cmd and "--no-browser" in cmd
     assert "--LabApp.default_url=/lab/tree/00_kernel_tour.ipynb" in cmd
     assert f"--ServerApp.root_dir={tmp_path.resolve()}" in cmd
+
+
+def test_graph_includes_installed_features():
+    done = run("graph", "--format", "text")
+    assert done.returncode == 0 and "signaling [registered]" in done.stdout.splitlines()
