@@ -78,8 +78,13 @@ class Actor:
         self.context: FeatureContext | None = None
         self._current_event: str | None = None
         self._current_data: Mapping[str, Any] = {}
-        self._listener = TransitionListener(actor_id, system._record)
-        machine.add_listener(self._listener)
+        listener = getattr(machine, "_inspector", None)
+        if isinstance(listener, TransitionListener) and listener.sink is None:
+            listener.bind(actor_id, system._record)
+        else:
+            listener = TransitionListener(actor_id, system._record)
+            machine.add_listener(listener)
+        self._listener = listener
         try:
             machine.actor = self  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - a machine with a state named 'actor'

@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import itertools
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -256,6 +255,8 @@ class EventBus:
             priority = parse_priority(priority)
         if payload is None:
             payload = EMPTY_PAYLOAD
+        elif payload.__class__ is dict:
+            payload = MappingProxyType(payload.copy())
         elif payload.__class__ is not MappingProxyType:
             if not isinstance(payload, Mapping):
                 raise InvalidEventError(
@@ -312,11 +313,10 @@ class EventBus:
             self._notify(event, "dropped")
 
     def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = asyncio._get_running_loop()  # None outside a loop; no exception on the hot path
+        if loop is None:
             loop = self._loop
-            if loop is not None and loop.is_running() and threading.current_thread() is not threading.main_thread():
+            if loop is not None and loop.is_running():  # running in another thread: hand over
                 self._scheduled = True
                 loop.call_soon_threadsafe(self._run_batch)
             return  # no loop: events wait for drain()

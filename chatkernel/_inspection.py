@@ -57,16 +57,24 @@ class TransitionListener:
     the machine, so a display bug would change behaviour.
     """
 
-    def __init__(self, actor_id: str, sink: Callable[[InspectionRecord], None]):
+    def __init__(self, actor_id: str | None = None, sink: Callable[[InspectionRecord], None] | None = None):
         self.actor_id = actor_id
         self.sink = sink
         self.transitions = 0
 
+    def bind(self, actor_id: str, sink: Callable[[InspectionRecord], None]) -> None:
+        """Attach to an actor; machines are built with an unbound listener so that adding one
+        later (a costly re-registration of every callback) is never needed."""
+        self.actor_id = actor_id
+        self.sink = sink
+
     def after_transition(self, event: Any, source: Any, target: Any, machine: Any, event_data: Any) -> None:
         self.transitions += 1
+        if self.sink is None:
+            return
         try:
             kwargs = getattr(getattr(event_data, "trigger_data", None), "kwargs", {}) or {}
-            self.sink(InspectionRecord("actor.snapshot", self.actor_id, {
+            self.sink(InspectionRecord("actor.snapshot", self.actor_id or "", {
                 "event": str(event),
                 "source": getattr(source, "id", None),
                 "target": getattr(target, "id", None),

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from statemachine import StateChart
 from statemachine.engines.async_ import AsyncEngine
 
+from ._inspection import TransitionListener
+
 if TYPE_CHECKING:
     from ._actors import Actor
 
@@ -57,6 +59,10 @@ class Machine(StateChart):
     snapshot_fields: ClassVar[tuple[str, ...]] = ()
 
     actor: Actor | None = None
+
+    def __init__(self, *args: Any, listeners: list[object] | None = None, **kwargs: Any):
+        self._inspector = TransitionListener()
+        super().__init__(*args, listeners=[self._inspector, *(listeners or [])], **kwargs)
 
     def _get_engine(self) -> AsyncEngine:
         return _KernelEngine(self)

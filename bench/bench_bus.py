@@ -1,0 +1,214 @@
+"""Bus throughput: events/s from dispatch to delivery to one subscriber, beside pyee and blinker.
+
+pyee's ``emit`` and blinker's ``send`` call the listener inline; the chatkernel bus queues the
+event (priority queues, limits, stats) and delivers it later on the loop. To count that whole
+cost, ours is timed as *N dispatches followed by* ``await bus.drain()``. Every contender runs in
+the same asyncio loop, interleaved repetition by repetition, with the collector paused equally;
+ratios are the median of per-repetition pairs, so load drifting between repetitions cancels.
+
+Run alone: ``.venv/bin/python bench/bench_bus.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from blinker import Signal
+from pyee import EventEmitter
+
+from chatkernel import Event, EventBus, PerformanceBudget
+
+from _util import Deadline, SummaryRow, Timings, gc_paused, parse_args, print_header, text_table
+
+EVENT = "BENCH_TICKED"
+PAYLOAD: Mapping[str, Any] = {"chat_id": 42, "text": "hello", "seq": 7}
+TARGET_VS_PYEE = 0.5
+
+Runner = Callable[[int], Awaitable[float]]
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    run: Runner
+
+
+class _Counter:
+    """Each listener does the same trivial work (count), so only the dispatch machinery differs."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def _check(counter: _Counter, n: int, name: str) -> None:
+    if counter.n != n:
+        raise AssertionError(f"{name}: delivered {counter.n} of {n} events")
+
+
+def _ours(*, payload: Mapping[str, Any] | None, budget: bool) -> Runner:
+    async def run(n: int) -> float:
+        counter = _Counter()
+
+        def handler(event: Event) -> None:
+            counter.n += 1
+
+        limit = n + 1  # nothing may drop: we measure delivery, not backpressure
+        bus = EventBus(limits={"HIGH": limit, "MEDIUM": limit, "LOW": limit},
+                       budget=PerformanceBudget() if budget else None)
+        bus.subscribe(EVENT, handler, owner="bench")
+        dispatch = bus.dispatch
+        with gc_paused():
+            started = time.perf_counter()
+            for _ in range(n):
+                dispatch(EVENT, payload)
+            await bus.drain(timeout=120.0)
+            elapsed = time.perf_counter() - started
+        _check(counter, n, "chatkernel")
+        if bus.stats().total_dropped:
+            raise AssertionError("chatkernel dropped events although limits were raised")
+        return elapsed
+
+    return run
+
+
+def _pyee(*, payload: Mapping[str, Any] | None) -> Runner:
+    async def run(n: int) -> float:
+        counter = _Counter()
+
+        def listener(*args: Any) -> None:
+            counter.n += 1
+
+        emitter = EventEmitter()
+        emitter.on(EVENT, listener)
+        emit = emitter.emit
+        with gc_paused():
+            started = time.perf_counter()
+            if payload is None:
+                for _ in range(n):
+                    emit(EVENT)
+            else:
+                for _ in range(n):
+                    emit(EVENT, payload)
+            elapsed = time.perf_counter() - started
+        _check(counter, n, "pyee")
+        return elapsed
+
+    return run
+
+
+def _blinker(*, payload: Mapping[str, Any] | None) -> Runner:
+    async def run(n: int) -> float:
+        counter = _Counter()
+
+        def receiver(sender: Any, **kwargs: Any) -> None:
+            counter.n += 1
+
+        signal = Signal(EVENT)
+        signal.connect(receiver, weak=False)
+        send = signal.send
+        with gc_paused():
+            started = time.perf_counter()
+            if payload is None:
+                for _ in range(n):
+                    send(None)
+            else:
+                for _ in range(n):
+                    send(None, **payload)  # blinker's idiom: data travels as keyword arguments
+            elapsed = time.perf_counter() - started
+        _check(counter, n, "blinker")
+        return elapsed
+
+    return run
+
+
+CONTENDERS = (
+    Contender("pyee", _pyee(payload=None)),
+    Contender("blinker", _blinker(payload=None)),
+    Contender("chatkernel", _ours(payload=None, budget=False)),
+    Contender("chatkernel+budget", _ours(payload=None, budget=True)),
+    Contender("pyee+payload", _pyee(payload=PAYLOAD)),
+    Contender("blinker+payload", _blinker(payload=PAYLOAD)),
+    Contender("chatkernel+payload", _ours(payload=PAYLOAD, budget=False)),
+)
+
+#: (our contender, its peers, label): a row's ratio compares like with like.
+COMPARISONS = (
+    ("chatkernel", ("pyee", "blinker"), "default EventBus (priorities + stats)"),
+    ("chatkernel+budget", ("pyee", "blinker"), "with PerformanceBudget (per-handler timing)"),
+    ("chatkernel+payload", ("pyee+payload", "blinker+payload"), "with a 3-key payload dict"),
+)
+
+
+async def _measure(n: int, reps: int, seconds: float) -> dict[str, Timings]:
+    """Interleave contenders per repetition so drift (thermal, noisy neighbours) hits all alike."""
+    results: dict[str, list[float]] = {c.name: [] for c in CONTENDERS}
+    for c in CONTENDERS:  # one untimed warm-up each: imports, caches, first-call costs
+        await c.run(min(n, 1_000))
+    deadline = Deadline(seconds)
+    for rep in range(reps):
+        for c in CONTENDERS:
+            results[c.name].append(await c.run(n))
+        if rep >= 2 and deadline.expired():
+            break
+    return {name: Timings(tuple(v)) for name, v in results.items()}
+
+
+def paired_ratio(ours: Timings, peer: Timings) -> float:
+    """Median over repetitions of peer time / our time within the same repetition (ours/peer in ev/s).
+
+    Pairing cancels load that drifts between repetitions (a shared 2-core machine), which a ratio
+    of two independent medians would not.
+    """
+    return statistics.median(p / o for o, p in zip(ours.values, peer.values))
+
+
+def run(quick: bool) -> list[SummaryRow]:
+    n, reps, seconds = (20_000, 3, 5.0) if quick else (100_000, 11, 40.0)
+    print_header(f"1. Bus throughput: {n:,} events, one subscriber, up to {reps} repetitions", quick)
+    timings = asyncio.run(_measure(n, reps, seconds))
+    rate = {name: n / t.median for name, t in timings.items()}
+    best = {name: n / t.best for name, t in timings.items()}
+    print(text_table(
+        ("contender", "median ev/s", "best ev/s", "µs/event", "reps"),
+        [(name, f"{rate[name]:,.0f}", f"{best[name]:,.0f}", f"{1e6 / rate[name]:.3f}", len(t))
+         for name, t in timings.items()],
+    ))
+    print()
+    rows: list[SummaryRow] = []
+    table = []
+    for ours, (pyee, blinker), label in COMPARISONS:
+        r_pyee = paired_ratio(timings[ours], timings[pyee])
+        r_blinker = paired_ratio(timings[ours], timings[blinker])
+        table.append((label, f"{rate[ours]:,.0f}", f"{rate[pyee]:,.0f}", f"{r_pyee:.2f}x",
+                      f"{best[ours] / best[pyee]:.2f}x", f"{rate[blinker]:,.0f}", f"{r_blinker:.2f}x",
+                      f"{best[ours] / best[blinker]:.2f}x"))
+        ours_fig = f"{rate[ours]:,.0f} ev/s (best {best[ours]:,.0f})"
+        rows.append(SummaryRow("bus throughput", f"{label} vs {pyee}", ours_fig,
+                               f"{pyee}: {rate[pyee]:,.0f} ev/s (best {best[pyee]:,.0f})", r_pyee,
+                               f">= {TARGET_VS_PYEE}x", r_pyee >= TARGET_VS_PYEE))
+        rows.append(SummaryRow("bus throughput", f"{label} vs {blinker}", ours_fig,
+                               f"{blinker}: {rate[blinker]:,.0f} ev/s (best {best[blinker]:,.0f})", r_blinker,
+                               "(context)"))
+    print(text_table(
+        ("chatkernel case", "ours ev/s", "pyee ev/s", "ours/pyee", "best/best", "blinker ev/s", "ours/blinker",
+         "best/best"),
+        table,
+    ))
+    print(f"ratios: median of per-repetition pairs (ours/peer, higher is better); best/best: fastest runs.\n"
+          f"target: ours/pyee >= {TARGET_VS_PYEE}x (aim 1.0x); ours includes queueing and `await bus.drain()`.")
+    return rows
+
+
+if __name__ == "__main__":
+    from _util import environment, markdown_table
+
+    args = parse_args(__doc__.splitlines()[0])
+    print(environment())
+    print("\n" + markdown_table(run(args.quick)))
