@@ -23,6 +23,7 @@ from ._bus import current_cause
 from ._errors import ActorError, SnapshotError
 from ._events import Event, Priority
 from ._inspection import InspectionRecord, TransitionListener, sanitize
+from ._machine import Machine
 from ._metrics import Metrics, feature_metric
 from ._ringbuffer import RingBuffer
 
@@ -170,9 +171,33 @@ class Actor:
         return await self.system.spawn(machine, actor_id, type=type, feature=self.feature, parent=self.id,
                                        context=self.context)
 
+    @property
+    def busy(self) -> bool:
+        """Events waiting or being processed, or work the machine started that will report back.
+
+        python-statemachine delivers the results of invoked work from its own tasks, outside the
+        mailbox, so an empty mailbox alone does not mean the actor is done.
+        """
+        if not self.running:
+            return False
+        if not self._idle.is_set():
+            return True
+        machine = self.machine
+        if isinstance(machine, Machine):
+            return machine.is_busy()
+        processing = getattr(machine._engine, "_processing", None)
+        return bool(processing is not None and processing.locked())
+
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the mailbox is empty and the last event is fully processed."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+        """Wait until the actor is no longer :attr:`busy`."""
+        async with asyncio.timeout(timeout):
+            delay = 0.0
+            while self.busy:
+                if not self._idle.is_set():
+                    await self._idle.wait()
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(0.01, delay * 2 or 0.0005)
 
     async def _run(self) -> None:
         machine = self.machine
@@ -324,15 +349,19 @@ class ActorRegistry:
         """sendTo: deliver ``event`` to actor ``to``, recording who sent it."""
         self[to].send(event, sender=sender, **data)
 
+    @property
+    def busy(self) -> bool:
+        return any(a.busy for a in list(self._actors.values()))
+
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until every running actor has an empty mailbox."""
-        async def run() -> None:
+        """Wait until no actor is busy (see :attr:`Actor.busy`)."""
+        async with asyncio.timeout(timeout):
             while True:
-                busy = [a for a in self._actors.values() if a.running and not a._idle.is_set()]
+                busy = [a for a in list(self._actors.values()) if a.busy]
                 if not busy:
                     return
-                await asyncio.gather(*(a._idle.wait() for a in busy))
-        await asyncio.wait_for(run(), timeout)
+                for actor in busy:
+                    await actor.settle(timeout)
 
     # ------------------------------------------------------------------ snapshots
     async def restore(self, snapshot: Mapping[str, Any], machine_factory: Callable[..., StateChart], *,

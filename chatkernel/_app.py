@@ -45,6 +45,7 @@ class AppMachine(Machine):
     done_invoke_shutting_down = shutting_down.to(terminated)
 
     snapshot_fields = ("startup_type", "last_error")
+    busy_states = frozenset({"booting", "shutting_down"})
 
     def __init__(self, host: App, **kwargs: Any):
         self.host = host

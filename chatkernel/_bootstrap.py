@@ -118,7 +118,7 @@ class App:
 
     def _on_ready(self) -> None:
         report = self.report
-        self.bus.dispatch(APP_READY, {
+        self.registry.ready_event = self.bus.dispatch(APP_READY, {
             "startup_type": self.machine.startup_type,
             "degraded": bool(report and report.degraded),
             "mounted": list(report.mounted) if report else [],
@@ -142,9 +142,9 @@ class App:
         if not snapshots:
             return
         assert self.state_dir is not None
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.state_dir / (SNAPSHOTS_FILE + ".tmp")
         try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(snapshots, indent=1, sort_keys=True, default=str), encoding="utf-8")
             tmp.replace(self.state_dir / SNAPSHOTS_FILE)
         except OSError as exc:
@@ -158,14 +158,13 @@ class App:
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until the bus is empty and every actor has processed its mailbox."""
-        async def run() -> None:
+        async with asyncio.timeout(timeout):
             while True:
                 await self.bus.drain(timeout=None)
                 await self.actors.settle(timeout=timeout)
                 await asyncio.sleep(0)
-                if not self.bus.pending and not self.bus._tasks and all(a._idle.is_set() for a in self.actors.all()):
+                if not self.bus.pending and not self.bus._tasks and not self.actors.busy:
                     return
-        await asyncio.wait_for(run(), timeout)
 
     async def _wait(self, timeout: float) -> None:
         try:

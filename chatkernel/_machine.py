@@ -57,6 +57,8 @@ class Machine(StateChart):
     validate_final_reachability = False
     enable_self_transition_entries = False
     snapshot_fields: ClassVar[tuple[str, ...]] = ()
+    #: States whose invoked work finishes by itself (loading, saving...): ``settle()`` waits them out.
+    busy_states: ClassVar[frozenset[str]] = frozenset()
 
     actor: Actor | None = None
 
@@ -66,6 +68,20 @@ class Machine(StateChart):
 
     def _get_engine(self) -> AsyncEngine:
         return _KernelEngine(self)
+
+    def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        # Invoked work that fails reports back with send("error.execution"), not through the
+        # engine's error handlers: hear it here too.
+        if event == "error.execution" and isinstance(kwargs.get("error"), Exception):
+            self._execution_error(kwargs["error"])
+        return super().send(event, *args, **kwargs)
+
+    def is_busy(self) -> bool:
+        """True while a step runs or a busy state's work is pending; override to add more."""
+        processing = getattr(self._engine, "_processing", None)
+        if processing is not None and processing.locked():
+            return True
+        return bool(self.busy_states) and not self.busy_states.isdisjoint(self.configuration_values)
 
     def _execution_error(self, error: Exception) -> None:
         actor = self.actor

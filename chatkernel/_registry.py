@@ -28,7 +28,7 @@ from ._errors import (
     MissingDependencyError,
     UnknownFeatureError,
 )
-from ._events import FEATURE_ERROR, FEATURE_MOUNTED, FEATURE_UNMOUNTED, Event, Priority
+from ._events import APP_READY, FEATURE_ERROR, FEATURE_MOUNTED, FEATURE_UNMOUNTED, Event, Priority
 from ._feature import FEATURE_ID_PATTERN, Feature, MountResult, as_feature
 from ._graph import DependencyGraph, GraphNode
 from ._metrics import Metrics, feature_metric
@@ -112,6 +112,9 @@ class FeatureRegistry:
         self._register_failed: dict[str, str] = {}
         self._pending_register: dict[str, Awaitable[Any]] = {}
         self.last_report: MountReport | None = None
+        #: The APP_READY event once the app is ready: a feature remounted later (hot reload)
+        #: is handed it so it can do its start-of-app work too.
+        self.ready_event: Event | None = None
 
     # ------------------------------------------------------------------ registration
     def register(self, feature: Feature | Mapping[str, Any]) -> Feature:
@@ -294,8 +297,11 @@ class FeatureRegistry:
         self._mounted[fid] = result
         self._mount_sequence.append(fid)
         ctx.mount_result = result
+        router = self._router(fid, result)
         for event_type in f.subscribed_events:
-            self.bus.subscribe(event_type, self._router(fid, result), owner=fid)
+            self.bus.subscribe(event_type, router, owner=fid)
+        if self.ready_event is not None and APP_READY in f.subscribed_events:
+            router(self.ready_event)
         self.metrics.gauge(feature_metric(fid, "mounted"), time.time())
         self.metrics.timing(feature_metric(fid, "operation", "mount"), elapsed)
         if self.budget is not None:

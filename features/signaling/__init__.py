@@ -24,7 +24,7 @@ feature = Feature(
     settings={
         "url": None,
         "auto_connect": True,
-        "allow_insecure": False,
+        "allow_insecure_remote": False,
         "poll_timeout_s": 25.0,
         "backoff_base_s": 0.2,
         "backoff_cap_s": 10.0,

@@ -15,7 +15,7 @@ async def mount(ctx: FeatureContext) -> MountResult:
     settings = ctx.settings
     service = SignalingService(
         ctx.emit,
-        allow_insecure=bool(settings.get("allow_insecure", False)),
+        allow_insecure=bool(settings.get("allow_insecure_remote", False)),
         poll_timeout_s=float(settings.get("poll_timeout_s", 25.0)),
         backoff=Backoff(base_s=float(settings.get("backoff_base_s", 0.2)),
                         cap_s=float(settings.get("backoff_cap_s", 10.0))),

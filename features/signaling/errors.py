@@ -27,7 +27,7 @@ class InvalidURLError(SignalingError):
 
 class InsecureURLError(SignalingError):
     def __init__(self, url: str):
-        super().__init__(f"refusing plain http:// to a non-loopback host ({url}); use https:// or allow_insecure")
+        super().__init__(f"refusing plain http:// to a non-loopback host ({url}); use https:// or the allow_insecure_remote setting")
         self.url = url
 
 

@@ -146,3 +146,49 @@ def test_app_machine_has_the_seed_states():
     assert {"booting", "detecting", "loading_settings", "mounting", "ready", "shutting_down",
             "terminated", "error"} <= ids
     assert "booting" in f"{AppMachine:mermaid}"
+
+
+async def test_hot_reloaded_feature_hears_app_ready_again(tmp_path):
+    heard = []
+
+    def listener(tag):
+        return Feature(id="late", name="Late", subscribed_events=[APP_READY],
+                       on_mount=lambda ctx: MountResult(handler=lambda e: heard.append((tag, e.type))))
+
+    app = await bootstrap([listener("v1")], state_dir=tmp_path)
+    await app.settle()
+    await app.registry.replace(listener("v2"))
+    await app.settle()
+    assert heard == [("v1", APP_READY), ("v2", APP_READY)]
+    assert app.registry.context("late").state_dir == tmp_path / "late"
+    await app.shutdown()
+
+
+async def test_settle_waits_for_invoked_work():
+    import asyncio
+
+    class Slow(Machine):
+        idle = State(initial=True)
+        working = State()
+        busy_states = frozenset({"working"})
+        WORK_REQUESTED = idle.to(working)
+        done_invoke_working = working.to(idle, on="finish")
+
+        def __init__(self, **kw):
+            self.done = 0
+            super().__init__(**kw)
+
+        async def on_invoke_working(self, **_):
+            await asyncio.sleep(0.05)
+
+        def finish(self, **_):
+            self.done += 1
+
+    async def mount(ctx):
+        return MountResult(actor=await ctx.spawn(Slow()))
+
+    app = await bootstrap([Feature(id="slow", name="Slow", on_mount=mount, subscribed_events=["WORK_REQUESTED"])])
+    app.dispatch("WORK_REQUESTED")
+    await app.settle()
+    assert app.actors["slow"].machine.done == 1 and app.actors["slow"].state == ["idle"]
+    await app.shutdown()
