@@ -12,28 +12,14 @@ notebook is never saved; the server runs on a throw-away copy of the folder.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 
-def _load(name: str) -> Any:
-    """A helper module from this folder, shared with conftest.py (see there)."""
-    key = f"_chatkernel_e2e{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-lab = _load("_lab")
+lab = sys.modules["_chatkernel_e2e_lab"]  # loaded by conftest.py, which pytest imports first
 
 NOTEBOOKS = lab.notebook_names()
 MIN_SCREENSHOT_BYTES = 10_000
