@@ -40,8 +40,10 @@ RAISED_LIMITS = (
 )
 
 # Pacing of the end-to-end latency benchmark: a sender waits for its message to arrive, then
-# pauses this long (uniform, seconds) before the next one.
+# pauses this long (uniform, seconds) before the next one. The slow pace is a diagnostic: the
+# same 20 pairs at a chat-like rate, so the 2-core machine is not saturated by the clients.
 PACE_S = (0.010, 0.030)
+SLOW_PACE_S = (0.100, 0.300)
 
 
 # ----------------------------------------------------------------------------------- /proc
@@ -51,6 +53,21 @@ def cpu_seconds(pid: int) -> float:
         fields = f.read().rsplit(")", 1)[1].split()
     # After the ")": state is field 3, so utime (14) and stime (15) are at index 11 and 12.
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, all processes, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -76,6 +93,13 @@ def self_cpu() -> float:
 
 
 # ----------------------------------------------------------------------------------- processes
+def orphan_guard() -> list[str]:
+    """A prefix that makes a child receive SIGTERM if this process dies without cleaning up
+    (killed outright): util-linux ``setpriv --pdeathsig``, where installed."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -118,7 +142,7 @@ class Managed:
         self.port = port
         self.log = log
         self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log_file,
+        self.proc = subprocess.Popen([*orphan_guard(), *argv], stdin=subprocess.DEVNULL, stdout=self._log_file,
                                      stderr=subprocess.STDOUT)
         try:
             _wait_port(self.proc, port, 20.0, probe, log)
@@ -140,11 +164,18 @@ class Managed:
 
 
 @contextlib.contextmanager
-def relay_process(store: str = "memory", *extra: str, workdir: Path) -> Iterator[Managed]:
-    """``python -m chatkernel.relay`` on a free loopback port, rate limits raised, access log off."""
+def relay_process(store: str = "memory", *extra: str, workdir: Path, profile: Path | None = None
+                  ) -> Iterator[Managed]:
+    """``python -m chatkernel.relay`` on a free loopback port, rate limits raised, access log off.
+
+    With ``profile``, the same CLI runs under cProfile and dumps its stats there when stopped.
+    """
     port = free_port()
-    argv = [sys.executable, "-m", "chatkernel.relay", "--host", HOST, "--port", str(port), "--store", store,
-            "--log-level", "warning", *RAISED_LIMITS, *extra]
+    cli = ["--host", HOST, "--port", str(port), "--store", store, "--log-level", "warning", *RAISED_LIMITS, *extra]
+    if profile is None:
+        argv = [sys.executable, "-m", "chatkernel.relay", *cli]
+    else:
+        argv = [sys.executable, str(WORKER_SCRIPT), "profile-relay", json.dumps({"out": str(profile), "argv": cli})]
     relay = Managed(argv, port, workdir / f"relay-{port}.log",
                     probe=b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     try:
@@ -187,7 +218,7 @@ class Worker:
     @classmethod
     async def start(cls, role: str, args: dict[str, Any]) -> Worker:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(WORKER_SCRIPT), role, json.dumps(args),
+            *orphan_guard(), sys.executable, str(WORKER_SCRIPT), role, json.dumps(args),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
             limit=64 * 1024 * 1024)
         return cls(proc, role)
@@ -207,7 +238,12 @@ class Worker:
         assert self.proc.stdin is not None
         self.proc.stdin.write(line.encode() + b"\n")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 2.0) -> None:
+        """Let a worker that has reported finish on its own (briefly), else terminate, then kill."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self.proc.wait()
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.terminate()
@@ -225,13 +261,15 @@ async def workers(role: str, arg_list: list[dict[str, Any]], ready_timeout: floa
         tuple[list[Worker], list[dict[str, Any]]]]:
     """Start one worker per argument set, wait until all are READY; always stop them afterwards."""
     started: list[Worker] = []
+    grace = 0.0  # on an error, stop them at once
     try:
         for args in arg_list:
             started.append(await Worker.start(role, args))
         ready = [await w.expect("READY", ready_timeout) for w in started]
         yield started, ready
+        grace = 2.0
     finally:
-        await asyncio.gather(*(w.stop() for w in started), return_exceptions=True)
+        await asyncio.gather(*(w.stop(grace) for w in started), return_exceptions=True)
 
 
 # ----------------------------------------------------------------------------------- raw HTTP
@@ -244,8 +282,9 @@ class RelayHTTPError(Exception):
 class RawHTTP:
     """A keep-alive HTTP/1.1 client for the relay's JSON POSTs, one request at a time.
 
-    httpx costs about 0.8 ms of CPU per request (research 6.3), enough to make the load
-    generator the bottleneck; this costs a few tens of µs.
+    httpx costs about 0.8 ms of CPU per request in research 6.3 (about 1.4 ms on the 2-core VM
+    these figures come from), enough to make the load generator the bottleneck; this costs a
+    few tens of µs.
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int):
@@ -330,6 +369,7 @@ async def latency_worker(args: dict[str, Any]) -> None:
 
     url, pairs, messages, seconds = args["url"], args["pairs"], args["messages"], args["seconds"]
     base = args.get("pair_base", 0)
+    pace = tuple(args.get("pace", PACE_S))
     rng = random.Random(args.get("seed", 1))
     waiters: dict[tuple[int, int], asyncio.Future[float]] = {}
 
@@ -383,7 +423,7 @@ async def latency_worker(args: dict[str, Any]) -> None:
 
         async def pair(p: int) -> None:
             nonlocal lost
-            await asyncio.sleep(rng.uniform(*PACE_S))  # desynchronise the pairs
+            await asyncio.sleep(rng.uniform(*pace))  # desynchronise the pairs
             for k in range(messages):
                 if time.monotonic() >= deadline:
                     return
@@ -391,7 +431,7 @@ async def latency_worker(args: dict[str, Any]) -> None:
                     samples.append(await one(p, k))
                 except TimeoutError:
                     lost += 1
-                await asyncio.sleep(rng.uniform(*PACE_S))
+                await asyncio.sleep(rng.uniform(*pace))
 
         cpu0, t0 = self_cpu(), time.monotonic()
         await asyncio.gather(*(pair(base + i) for i in range(pairs)))
@@ -412,6 +452,8 @@ async def load_worker(args: dict[str, Any]) -> None:
     """
     send_port, poll_port, pairs, window = args["send_port"], args["poll_port"], args["pairs"], args["window"]
     max_per_pair = args["max_per_pair"]
+    pace = args.get("pace")  # (lo, hi): pause after each receipt (use with window 1)
+    rng = random.Random(args.get("seed", 3))
     setup = await RawHTTP.open(send_port)
     users = await connect_users(setup, 2 * pairs)
     await setup.close()
@@ -439,6 +481,10 @@ async def load_worker(args: dict[str, Any]) -> None:
                 room[i].clear()
                 await room[i].wait()
                 continue
+            if pace is not None and sent[i]:
+                await asyncio.sleep(rng.uniform(*pace))
+                if stop:
+                    return
             seq = sent[i]
             sent_at[i][seq] = time.monotonic()
             sent[i] += 1
@@ -484,7 +530,10 @@ async def load_worker(args: dict[str, Any]) -> None:
     for event in room:
         event.set()
     # Drain what is in flight (bounded), then hang up on the polls still parked.
-    await asyncio.wait(tasks, timeout=3.0)
+    await asyncio.wait(tasks[:pairs], timeout=3.0)  # the senders: a /send may be under way
+    drain_end = time.monotonic() + 3.0
+    while time.monotonic() < drain_end and any(r < s for r, s in zip(received, sent)):
+        await asyncio.sleep(0.005)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -611,10 +660,62 @@ async def seed_poller(url: str, pairs: int, messages: int, seconds: float, seed:
             await client.aclose()
 
 
+def profiled_relay(args: dict[str, Any]) -> int:
+    """``python -m chatkernel.relay ARGV`` under cProfile; the stats are written when it stops
+    (SIGTERM makes the CLI shut down cleanly and return)."""
+    import cProfile
+
+    from chatkernel.relay.__main__ import main
+
+    sys.argv = ["python -m chatkernel.relay", *args["argv"]]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return main()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args["out"])
+
+
+def profile_summary(path: Path, top: int = 12) -> str:
+    """Own CPU time of a profiled relay grouped by where the code lives, then the top functions."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    groups: dict[str, float] = {}
+    places = (("uvicorn", "uvicorn (server, h11 glue)"), ("/h11/", "h11 (HTTP/1.1 parser, pure Python)"),
+              ("starlette", "Starlette (routing, requests, responses)"), ("/redis/", "redis-py"),
+              ("chatkernel/relay", "chatkernel.relay (the relay's own code)"), ("asyncio", "asyncio"),
+              ("json", "json"))
+    idle = 0.0
+    entries = stats.stats.items()  # type: ignore[attr-defined]
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in entries:
+        if filename == "~" and "select.epoll" in name:
+            idle += tottime
+            continue
+        group = next((label for key, label in places if key in filename), None)
+        if group is None:
+            group = "socket syscalls" if filename == "~" and "socket" in name else "other / builtins"
+        groups[group] = groups.get(group, 0.0) + tottime
+    busy = sum(groups.values())
+    lines = [f"   profiled relay: {busy:.2f} s busy, {idle:.2f} s waiting in epoll (cProfile inflates Python calls)"]
+    lines += [f"   {share / busy:5.0%}  {label}" for label, share in sorted(groups.items(), key=lambda kv: -kv[1])]
+    lines.append("   top functions by own time:")
+    ranked = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, calls, tottime, _ct, _callers) in ranked[:top]:
+        if filename == "~" and "select.epoll" in name:
+            continue
+        where = "/".join(Path(filename).parts[-2:]) if filename != "~" else "builtin"
+        lines.append(f"   {tottime:7.3f} s {calls:9,d}  {name} ({where}:{line})")
+    return "\n".join(lines)
+
+
 ROLES = {"latency": latency_worker, "load": load_worker, "park": park_worker}
 
 if __name__ == "__main__":
     role, raw = sys.argv[1], sys.argv[2]
+    if role == "profile-relay":
+        sys.exit(profiled_relay(json.loads(raw)))
     try:
         asyncio.run(ROLES[role](json.loads(raw)))
     except KeyboardInterrupt:

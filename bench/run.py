@@ -1,6 +1,6 @@
-"""Run every kernel benchmark and print the summary table for the README.
+"""Run every benchmark (kernel and relay) and print the summary table for the README.
 
-    .venv/bin/python bench/run.py            # full run (about a minute on 2 cores)
+    .venv/bin/python bench/run.py            # full run (about three minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # smoke run (a few seconds per benchmark)
     .venv/bin/python bench/run.py --only bus,mount
 
@@ -28,7 +28,8 @@ BENCHMARKS: dict[str, str] = {
     "latency": "bench_latency",
     "mount": "bench_mount",
     "memory": "bench_memory",
-    "relay": "bench_relay_store",
+    "stores": "bench_relay_store",
+    "relay": "bench_relay",
 }
 
 
