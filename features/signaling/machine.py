@@ -35,7 +35,8 @@ class SignalingMachine(Machine):
                | reconnecting.to(connecting, on="want"))
     DISCONNECT = (connecting.to(disconnected, on="manual") | connected.to(disconnected, on="manual")
                   | reconnecting.to(disconnected, on="manual") | disconnected.to(None, on="manual"))
-    APP_READY = disconnected.to(connecting, cond=["has_url", "auto"]) | disconnected.to(None)
+    APP_READY = (disconnected.to(connecting, cond=["has_url", "auto", "online"], on="note_startup")
+                 | disconnected.to(None, on="note_startup"))
     SIGNALING_URL_CHANGED = (
         disconnected.to(None, unless="url_ok", on="reject_url")
         | connecting.to(None, unless="url_ok", on="reject_url")
@@ -60,12 +61,13 @@ class SignalingMachine(Machine):
     error_execution = (connecting.to(reconnecting, on="lost") | connected.to(reconnecting, on="lost")
                        | reconnecting.to(connecting))
 
-    snapshot_fields = ("auto_connect", "manual_disconnect", "last_reason")
+    snapshot_fields = ("auto_connect", "manual_disconnect", "offline", "last_reason")
 
     def __init__(self, service: SignalingService, *, auto_connect: bool = True, **kw: Any):
         self.service = service
         self.auto_connect = auto_connect
         self.manual_disconnect = False
+        self.offline = False
         self.last_reason: str | None = None
         self.retry_in_s: float | None = None
         super().__init__(**kw)
@@ -79,7 +81,10 @@ class SignalingMachine(Machine):
         return self.service.url is not None
 
     def auto(self, **_: Any) -> bool:
-        return self.auto_connect and not self.manual_disconnect
+        return self.auto_connect and not self.manual_disconnect and not self.offline
+
+    def online(self, startup_type: Any = None, **_: Any) -> bool:
+        return startup_type != "offline"
 
     def url_ok(self, url: Any = None, **_: Any) -> bool:
         try:
@@ -92,6 +97,10 @@ class SignalingMachine(Machine):
         return isinstance(data, dict) and "user_id" in data
 
     # ------------------------------------------------------------------ actions
+    def note_startup(self, startup_type: Any = None, **_: Any) -> None:
+        """An app started offline connects only when asked to (CONNECT), never by itself."""
+        self.offline = startup_type == "offline"
+
     def want(self, **_: Any) -> None:
         self.manual_disconnect = False
 

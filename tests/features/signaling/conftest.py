@@ -44,11 +44,11 @@ class Peer:
                 await asyncio.sleep(0.005)
 
 
-async def make_peer(**settings: Any) -> Peer:
+async def make_peer(*, startup: str | None = None, **settings: Any) -> Peer:
     events: list[Event] = []
     recorder = Feature(id="recorder", name="Recorder", subscribed_events=WATCHED,
                        on_mount=lambda ctx: MountResult(handler=events.append))
-    app = await bootstrap([signaling.feature, recorder], settings={"signaling": settings})
+    app = await bootstrap([signaling.feature, recorder], settings={"signaling": settings}, startup=startup)
     return Peer(app, events)
 
 

@@ -161,3 +161,14 @@ async def test_unmount_disconnects_and_stops_polling(relay, peers):
     await alice.app.shutdown()
     assert not service.connected and service._sender is None
     assert relay.service.parked == 0
+
+
+async def test_an_app_started_offline_connects_only_when_asked(relay, peers):
+    alice = await peers(url=relay.url, startup="offline")
+    await alice.app.settle()
+    assert alice.state == ["disconnected"] and not alice.of("SIGNALING_CONNECTED")
+    alice.app.dispatch("SIGNALING_URL_CHANGED", {"url": relay.url})
+    await alice.app.settle()
+    assert alice.state == ["disconnected"]
+    alice.actor.send("CONNECT")
+    await alice.wait_for(lambda: alice.state == ["connected"])
