@@ -8,6 +8,7 @@ duplicates a message. The machine decides *when* to connect, poll and back off.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import uuid
@@ -45,8 +46,9 @@ class Identity:
     def generate(cls) -> Identity:
         return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate().public_key().public_bytes_raw())
 
-    @property
+    @functools.cached_property
     def user_id(self) -> str:
+        # Cached: it is read on every send and poll, and deriving it hashes both keys.
         return derive_user_id(self.signing_key.public_key().public_bytes_raw(), self.exchange_public)
 
     def __repr__(self) -> str:
