@@ -204,8 +204,8 @@ async def bench_latency(plan: Plan, workdir: Path) -> list[SummaryRow]:
           f"({PAIRS} pairs), mostly httpx")
     print(f"   pacing: after each arrival the sender pauses {L.PACE_S[0] * 1e3:.0f}-{L.PACE_S[1] * 1e3:.0f} ms; "
           f"'chat pace' {L.SLOW_PACE_S[0] * 1e3:.0f}-{L.SLOW_PACE_S[1] * 1e3:.0f} ms (the clients do not "
-          f"saturate the machine, so the targets are judged there); the seed client pauses 0-1 s so sends fall at random phases of "
-          f"its poll period")
+          f"saturate the machine, so the targets are judged there); the seed client pauses 0-1 s so "
+          f"sends fall at random phases of its poll period")
     print(f"   seed / ours (1 pair): p50 {seed_p50 / one['p50']:.0f}x, p99 {seed_p99 / one['p99']:.0f}x; "
           f"seed / ours ({PAIRS} pairs): p50 {seed_p50 / many['p50']:.0f}x, p99 {seed_p99 / many['p99']:.0f}x")
     print(f"   the relay's own share (raw client, {PAIRS} pairs): p50 {_ms(raw_many['p50'])}; the rest of the "
