@@ -39,6 +39,7 @@ from ._fire import fire
 from ._graph import DependencyGraph, GraphNode, Mermaid
 from ._inspection import InspectionRecord
 from ._logging import configure_logging
+from ._loopback import is_loopback_host
 from ._machine import Machine
 from ._metrics import Metrics, TimingStats, feature_metric
 from ._ratelimit import TokenBucket
@@ -101,5 +102,6 @@ __all__ = [
     "discover_features",
     "feature_metric",
     "fire",
+    "is_loopback_host",
     "topological_order",
 ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import sys
 
 from .._logging import configure_logging
+from .._loopback import is_loopback_host
 from ._app import create_app
 from ._config import RelayConfig
 from ._errors import ConfigError, StoreError
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         return _fail(f"invalid port {args.port}", 2)
     configure_logging(args.log_level)
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         log.warning("serving plain HTTP on %s: put a TLS-terminating proxy in front", args.host)
     try:
         return asyncio.run(_serve(store, config, args))
@@ -106,12 +106,3 @@ async def _serve(store: MailboxStore, config: RelayConfig, args: argparse.Namesp
         return 0 if server.started else 1
     finally:
         await store.close()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

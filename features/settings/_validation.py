@@ -3,29 +3,20 @@ the reason verbatim and the user has to be able to fix the input from it alone."
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from chatkernel import is_loopback_host
+
 from .errors import InvalidSettingError
 
-__all__ = ["DEFAULTS", "KEYS", "THEMES", "check_url", "is_loopback", "validate"]
+__all__ = ["DEFAULTS", "KEYS", "THEMES", "check_url", "validate"]
 
 THEMES = ("light", "dark", "system")
 DEFAULTS: Mapping[str, Any] = MappingProxyType({"theme": "system", "notifications": True, "signaling_url": None})
 KEYS = tuple(DEFAULTS)
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost: the only hosts plain http:// may reach by default."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: object, *, allow_insecure_remote: bool = False, key: str = "signaling_url") -> str:
@@ -57,7 +48,7 @@ def check_url(url: object, *, allow_insecure_remote: bool = False, key: str = "s
         parts.port
     except ValueError as exc:
         raise refuse(f"has an invalid port: {exc}") from None
-    if parts.scheme.lower() == "http" and not allow_insecure_remote and not is_loopback(parts.hostname):
+    if parts.scheme.lower() == "http" and not allow_insecure_remote and not is_loopback_host(parts.hostname):
         raise refuse(f"plain http:// is only allowed to a loopback host (127.0.0.0/8, ::1, localhost), "
                      f"not {parts.hostname!r}; use https:// or set allow_insecure_remote")
     return text.rstrip("/")

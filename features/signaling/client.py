@@ -6,26 +6,16 @@ network failures as ``httpx.TransportError``, so the caller decides what is wort
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from chatkernel import is_loopback_host
+
 from .errors import InsecureURLError, InvalidURLError, RelayRequestError
 
 __all__ = ["RelayClient", "check_url"]
-
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: object, *, allow_insecure: bool = False) -> str:
@@ -43,7 +33,7 @@ def check_url(url: object, *, allow_insecure: bool = False) -> str:
         parts.port
     except ValueError as exc:
         raise InvalidURLError(url, str(exc)) from None
-    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure and not is_loopback_host(parts.hostname):
         raise InsecureURLError(url)
     return url.strip().rstrip("/")
 

@@ -8,7 +8,7 @@ import pytest
 
 from chatkernel import ChatKernelError
 
-from features.settings._validation import check_url, is_loopback, validate
+from features.settings._validation import check_url, validate
 from features.settings.errors import InvalidSettingError, SettingsError, SettingsFileError, SettingsSaveError
 from features.settings.service import SettingsService, UrlTestResult
 
@@ -79,8 +79,6 @@ def test_refused_urls_say_why(url, reason):
 
 def test_allow_insecure_remote_permits_plain_http_anywhere():
     assert check_url("http://relay.example.org", allow_insecure_remote=True) == "http://relay.example.org"
-    assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("::ffff:8.8.8.8")
-    assert not is_loopback("localhost.example.org")
 
 
 def test_service_refuses_a_bad_default_url_or_timeout(tmp_path):
