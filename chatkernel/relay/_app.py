@@ -23,11 +23,20 @@ from starlette.types import Receive
 
 from .._version import __version__
 from ._config import RelayConfig
-from ._errors import BodyTooLargeError, RequestError, StoreError
+from ._errors import (
+    HTTP_ERROR,
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    BodyTooLargeError,
+    RequestError,
+    StoreError,
+)
 from ._openapi import openapi_document
 from ._service import RelayService, Session
 from ._stores import MailboxStore, StoredEvent, open_store
 from ._validation import parse_body
+from .protocol import SERVICE_NAME
 
 __all__ = ["create_app", "events_json"]
 
@@ -45,7 +54,7 @@ def _render(exc: RequestError | StoreError) -> Response:
 
 
 def _internal_error() -> Response:
-    return _error(500, "internal_error", "the relay failed to handle this request")
+    return _error(500, INTERNAL_ERROR, "the relay failed to handle this request")
 
 
 def events_json(events: list[StoredEvent]) -> bytes:
@@ -140,7 +149,7 @@ async def _poll(service: RelayService, request: Request, session: Session | None
 
 
 async def _health(request: Request) -> Response:
-    return JSONResponse({"service": "chat-signaling", "version": __version__})
+    return JSONResponse({"service": SERVICE_NAME, "version": __version__})
 
 
 async def _openapi(request: Request) -> Response:
@@ -149,7 +158,7 @@ async def _openapi(request: Request) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}.get(exc.status_code, HTTP_ERROR)
     return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 

@@ -3,9 +3,12 @@
 Every error derives from :class:`RelayError` and carries structured fields. Errors that
 refuse an HTTP request also carry the status and a stable error code, so the app renders
 every refusal the same way (``{"error": code, "detail": ..., **fields}``) and clients act on
-the code, never on the message::
+the code, never on the message. The codes are the constants below, re-exported by
+:mod:`chatkernel.relay.protocol` for clients (this module imports nothing of the server)::
 
     RelayError                    code, detail
+    ├── RelayURLError             a relay URL fails check_relay_url (url, reason, insecure);
+    │                             also a ValueError; raised by clients, never answered
     ├── ConfigError               a limit or option is invalid (field)
     │   └── StoreSpecError        a --store value cannot be understood (spec)
     ├── StoreError                a store backend failed (backend); answered 503
@@ -30,21 +33,71 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "BAD_SIGNATURE",
+    "BODY_TOO_LARGE",
     "BodyTooLargeError",
+    "CURSOR_AHEAD",
     "ConfigError",
     "ConflictError",
     "CursorAheadError",
+    "ERROR_CODES",
+    "FORBIDDEN",
     "ForbiddenError",
+    "HTTP_ERROR",
+    "ID_CONFLICT",
+    "INTERNAL_ERROR",
+    "INVALID_FIELD",
+    "INVALID_JSON",
+    "INVALID_TOKEN",
     "InvalidFieldError",
     "InvalidJSONError",
+    "KEY_CONFLICT",
+    "MAILBOX_FULL",
+    "METHOD_NOT_ALLOWED",
+    "MISSING_TOKEN",
     "MailboxFullError",
+    "NOT_FOUND",
     "PollCapacityError",
+    "RATE_LIMITED",
+    "REPLAYED_REQUEST",
     "RateLimitedError",
     "RelayError",
+    "RelayURLError",
     "RequestError",
+    "STALE_TIMESTAMP",
+    "STORE_UNAVAILABLE",
     "StoreError",
     "StoreSpecError",
+    "TOO_MANY_POLLS",
 ]
+
+# The ``error`` codes the relay answers, by status. Clients act on these, never on ``detail``.
+BODY_TOO_LARGE = "body_too_large"  # 413
+INVALID_JSON = "invalid_json"  # 422
+INVALID_FIELD = "invalid_field"  # 422, with ``field``
+MISSING_TOKEN = "missing_token"  # 401
+INVALID_TOKEN = "invalid_token"  # 401: malformed, unknown, revoked or expired
+BAD_SIGNATURE = "bad_signature"  # 401
+STALE_TIMESTAMP = "stale_timestamp"  # 401
+REPLAYED_REQUEST = "replayed_request"  # 401
+FORBIDDEN = "forbidden"  # 403, with ``field``
+NOT_FOUND = "not_found"  # 404
+METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+KEY_CONFLICT = "key_conflict"  # 409, with ``field``
+ID_CONFLICT = "id_conflict"  # 409, with ``field``
+RATE_LIMITED = "rate_limited"  # 429, with ``scope`` and ``retryAfter``
+INTERNAL_ERROR = "internal_error"  # 500
+TOO_MANY_POLLS = "too_many_polls"  # 503, with ``retryAfter``
+STORE_UNAVAILABLE = "store_unavailable"  # 503
+MAILBOX_FULL = "mailbox_full"  # 507, with ``limit``
+HTTP_ERROR = "http_error"  # any other HTTP-level refusal
+ERROR_CODES = frozenset({
+    BAD_SIGNATURE, BODY_TOO_LARGE, FORBIDDEN, HTTP_ERROR, ID_CONFLICT, INTERNAL_ERROR, INVALID_FIELD,
+    INVALID_JSON, INVALID_TOKEN, KEY_CONFLICT, MAILBOX_FULL, METHOD_NOT_ALLOWED, MISSING_TOKEN, NOT_FOUND,
+    RATE_LIMITED, REPLAYED_REQUEST, STALE_TIMESTAMP, STORE_UNAVAILABLE, TOO_MANY_POLLS,
+})
+# Not an ``error`` code but the ``reason`` of an ``invalid_field`` refusal of ``since``.
+CURSOR_AHEAD = "cursor_ahead"
 
 
 class RelayError(Exception):
@@ -55,6 +108,19 @@ class RelayError(Exception):
     def __init__(self, detail: str):
         super().__init__(detail)
         self.detail = detail
+
+
+class RelayURLError(RelayError, ValueError):
+    """A URL that a client must not use as a relay. ``insecure`` is true when the only problem
+    is plain ``http://`` to a non-loopback host, which ``allow_insecure_remote`` would permit."""
+
+    code = "invalid_relay_url"
+
+    def __init__(self, url: object, reason: str, *, insecure: bool = False):
+        super().__init__(f"invalid relay URL {url!r}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.insecure = insecure
 
 
 class ConfigError(RelayError):
@@ -76,7 +142,7 @@ class StoreSpecError(ConfigError):
 class StoreError(RelayError):
     """A backend failure; the request may succeed when retried, so it is answered 503."""
 
-    code = "store_unavailable"
+    code = STORE_UNAVAILABLE
     status: ClassVar[int] = 503
 
     def __init__(self, detail: str, *, backend: str):
@@ -107,7 +173,7 @@ class RequestError(RelayError):
 
 
 class BodyTooLargeError(RequestError):
-    code = "body_too_large"
+    code = BODY_TOO_LARGE
     status = 413
 
     def __init__(self, limit: int):
@@ -119,12 +185,12 @@ class BodyTooLargeError(RequestError):
 
 
 class InvalidJSONError(RequestError):
-    code = "invalid_json"
+    code = INVALID_JSON
     status = 422
 
 
 class InvalidFieldError(RequestError):
-    code = "invalid_field"
+    code = INVALID_FIELD
     status = 422
 
     def __init__(self, field: str, detail: str):
@@ -144,7 +210,7 @@ class CursorAheadError(InvalidFieldError):
         self.cursor = cursor
 
     def fields(self) -> dict[str, Any]:
-        return {"field": self.field, "reason": "cursor_ahead"}
+        return {"field": self.field, "reason": CURSOR_AHEAD}
 
 
 class AuthenticationError(RequestError):
@@ -159,7 +225,7 @@ class AuthenticationError(RequestError):
 
 
 class ForbiddenError(RequestError):
-    code = "forbidden"
+    code = FORBIDDEN
     status = 403
 
     def __init__(self, field: str, detail: str):
@@ -187,7 +253,7 @@ def _retry_header(retry_after: float) -> dict[str, str]:
 
 
 class RateLimitedError(RequestError):
-    code = "rate_limited"
+    code = RATE_LIMITED
     status = 429
 
     def __init__(self, scope: str, retry_after: float):
@@ -203,7 +269,7 @@ class RateLimitedError(RequestError):
 
 
 class PollCapacityError(RequestError):
-    code = "too_many_polls"
+    code = TOO_MANY_POLLS
     status = 503
 
     def __init__(self, limit: int, retry_after: float = 1.0):
@@ -222,7 +288,7 @@ class MailboxFullError(RequestError):
     """The recipient's mailbox is at its cap. 507 (not 429): the sender is not at fault and
     retrying soon will not help until the recipient polls."""
 
-    code = "mailbox_full"
+    code = MAILBOX_FULL
     status = 507
 
     def __init__(self, user_id: str, limit: int):

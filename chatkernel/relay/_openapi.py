@@ -10,12 +10,11 @@ import copy
 from typing import Any
 
 from .._version import __version__
-from ._identity import USER_ID_LENGTH
-from ._validation import MESSAGE_ID_PATTERN
+from .protocol import MESSAGE_ID_PATTERN, SERVICE_NAME, USER_ID_PATTERN
 
 __all__ = ["openapi_document"]
 
-_USER_ID = {"type": "string", "pattern": f"^[a-z2-7]{{{USER_ID_LENGTH}}}$", "description": "Lower-case base32 "
+_USER_ID = {"type": "string", "pattern": USER_ID_PATTERN, "description": "Lower-case base32 "
             "of SHA-256 over a domain tag and both public keys, truncated to 32 characters."}
 _B64_32 = {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}=?$", "description": "base64url of 32 raw bytes"}
 _RELAY_ID = {"type": "string", "description": "Opaque, strictly increasing within a mailbox; usable as `since`."}
@@ -83,7 +82,7 @@ _SCHEMAS: dict[str, Any] = {
     "Health": {
         "type": "object",
         "required": ["service", "version"],
-        "properties": {"service": {"const": "chat-signaling"}, "version": {"type": "string"}},
+        "properties": {"service": {"const": SERVICE_NAME}, "version": {"type": "string"}},
     },
     "PublicKey": {
         "type": "object",
@@ -148,7 +147,7 @@ _SCHEMAS: dict[str, Any] = {
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
-        "title": "chatkernel relay (chat-signaling)",
+        "title": f"chatkernel relay ({SERVICE_NAME})",
         "version": __version__,
         "description": "Store-and-forward mailboxes for end-to-end encrypted chat. Identity is proven at "
         "/connect; every other call takes the caller from the bearer token. Delivery is at least once, in "

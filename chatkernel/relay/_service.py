@@ -17,6 +17,13 @@ from typing import Any
 
 from ._config import RelayConfig
 from ._errors import (
+    BAD_SIGNATURE,
+    ID_CONFLICT,
+    INVALID_TOKEN,
+    KEY_CONFLICT,
+    MISSING_TOKEN,
+    REPLAYED_REQUEST,
+    STALE_TIMESTAMP,
     AuthenticationError,
     ConflictError,
     ForbiddenError,
@@ -24,7 +31,6 @@ from ._errors import (
     PollCapacityError,
     RateLimitedError,
 )
-from ._identity import b64url_encode, derive_user_id, now_ms, verify_connect_signature
 from ._limiter import KeyedLimiter
 from ._stores import Listener, MailboxStore, StoredEvent
 from ._validation import (
@@ -37,6 +43,7 @@ from ._validation import (
     timeout_field,
     user_id_field,
 )
+from .protocol import b64url_encode, derive_user_id, now_ms, verify_connect_signature
 
 __all__ = ["RelayService", "Session", "hash_token"]
 
@@ -88,15 +95,15 @@ class RelayService:
     # Identity ----------------------------------------------------------------------------
     async def authenticate(self, authorization: str | None) -> Session:
         if not authorization:
-            raise AuthenticationError("missing_token", "an Authorization: Bearer token is required")
+            raise AuthenticationError(MISSING_TOKEN, "an Authorization: Bearer token is required")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN_CHARS:
-            raise AuthenticationError("invalid_token", "the Authorization header must be 'Bearer <token>'")
+            raise AuthenticationError(INVALID_TOKEN, "the Authorization header must be 'Bearer <token>'")
         token_hash = hash_token(token)
         user = await self.store.token_user(token_hash, self._clock_ms())
         if user is None:
-            raise AuthenticationError("invalid_token", "the token is unknown, revoked or expired")
+            raise AuthenticationError(INVALID_TOKEN, "the token is unknown, revoked or expired")
         return Session(user, token_hash)
 
     async def connect(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -111,15 +118,15 @@ class RelayService:
         now = self._clock_ms()
         window = int(self.config.connect_window * 1000)
         if abs(now - ts) > window:
-            raise AuthenticationError("stale_timestamp", "ts is not within the relay's clock window")
+            raise AuthenticationError(STALE_TIMESTAMP, "ts is not within the relay's clock window")
         if not verify_connect_signature(signing, user_id, ts, signature):
-            raise AuthenticationError("bad_signature", "sig does not verify for this userId, ts and key")
+            raise AuthenticationError(BAD_SIGNATURE, "sig does not verify for this userId, ts and key")
         # Keyed by (user, ts), not by signature bytes, so a re-encoded signature is a replay too.
         proof = hashlib.sha256(f"{user_id}:{ts}".encode()).hexdigest()
         if not await self.store.remember_proof(proof, ts + window + 1000, now):
-            raise AuthenticationError("replayed_request", "this (ts, sig) was already used; sign a fresh ts")
+            raise AuthenticationError(REPLAYED_REQUEST, "this (ts, sig) was already used; sign a fresh ts")
         if not await self.store.bind_key(user_id, f"{b64url_encode(signing)}.{b64url_encode(exchange)}"):
-            raise ConflictError("key_conflict", "publicKey", "this userId is bound to another key")
+            raise ConflictError(KEY_CONFLICT, "publicKey", "this userId is bound to another key")
         token = secrets.token_urlsafe(32)
         expires_at = now + int(self.config.token_ttl * 1000)
         await self.store.put_token(hash_token(token), user_id, expires_at)
@@ -152,7 +159,7 @@ class RelayService:
             dedup_until=now + int(self.config.dedup_ttl * 1000),
         )
         if result.duplicate and result.to != to:
-            raise ConflictError("id_conflict", "id", "this id was already used for a message to another user")
+            raise ConflictError(ID_CONFLICT, "id", "this id was already used for a message to another user")
         return {"id": msg_id, "relayId": result.relay_id, "duplicate": result.duplicate}
 
     async def poll(self, session: Session, body: dict[str, Any]) -> list[StoredEvent]:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from ._errors import InvalidFieldError, InvalidJSONError
-from ._identity import b64url_decode, is_user_id
 from ._stores import MailboxStore
+from .protocol import b64url_decode, is_message_id, is_user_id
 
 __all__ = [
-    "MESSAGE_ID_PATTERN",
     "b64_field",
     "cursor_field",
     "int_field",
@@ -23,10 +21,6 @@ __all__ = [
     "timeout_field",
     "user_id_field",
 ]
-
-MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-_MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN.rstrip("$") + r"\Z")
-
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
@@ -108,7 +102,7 @@ def message_id_field(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if value is None:
         raise _missing(name)
-    if not isinstance(value, str) or not _MESSAGE_ID.match(value):
+    if not is_message_id(value):
         raise InvalidFieldError(name, f"{name} must be 1-128 characters of A-Z a-z 0-9 . _ : -")
     return value
 
