@@ -5,22 +5,28 @@ through the priority :class:`EventBus`; their state machines run as :class:`Acto
 ``await bootstrap(features)`` wires everything and returns a running :class:`App`.
 """
 
-from ._actors import SNAPSHOT_VERSION, Actor, ActorInfo, ActorRegistry
-from ._app import STARTUP_TYPES, AppMachine
-from ._bootstrap import App, bootstrap
+from ._actors import RESERVED_KWARGS, SNAPSHOT_VERSION, Actor, ActorInfo, ActorRegistry
+from ._app import USER, App
+from ._app_machine import STARTUP_TYPES, AppHost, AppMachine
+from ._bootstrap import STRICT_ENV, bootstrap, strict_default
 from ._budget import BudgetViolation, PerformanceBudget
 from ._bus import BusStats, EventBus, HandlerFailure, Subscription
+from ._causality import new_chain, spawn_task
+from ._config import KernelConfig, load_kernel_config, save_kernel_config
 from ._context import FeatureContext
-from ._discovery import ENTRY_POINT_GROUP, DiscoveredFeature, discover_features
+from ._discovery import ENTRY_POINT_GROUP, DiscoveredFeature, discover_features, load_feature
 from ._errors import (
     ActorError,
     BootError,
     ChatKernelError,
     DependencyCycleError,
     DuplicateFeatureError,
+    EventSpecConflictError,
     FeatureContractError,
     InvalidEventError,
     MissingDependencyError,
+    PayloadError,
+    ServiceContractError,
     SnapshotError,
     UnknownFeatureError,
 )
@@ -35,17 +41,21 @@ from ._events import (
     check_event_type,
 )
 from ._feature import Feature, MountResult
+from ._files import write_atomic
 from ._fire import fire
 from ._graph import DependencyGraph, GraphNode, Mermaid
 from ._inspection import InspectionRecord
 from ._logging import configure_logging
 from ._loopback import is_loopback_host
-from ._machine import Machine
+from ._machine import Machine, MachineHost
 from ._metrics import Metrics, TimingStats, feature_metric
 from ._ratelimit import TokenBucket
 from ._registry import FeatureRegistry, topological_order
 from ._report import MountReport
 from ._ringbuffer import RingBuffer
+from ._services import check_service
+from ._settings import settings_schema
+from ._specs import KERNEL_SPECS, EventSpec, SpecCatalog
 from ._version import __version__
 
 __all__ = [
@@ -56,6 +66,7 @@ __all__ = [
     "ActorInfo",
     "ActorRegistry",
     "App",
+    "AppHost",
     "AppMachine",
     "BootError",
     "BudgetViolation",
@@ -68,6 +79,8 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Event",
     "EventBus",
+    "EventSpec",
+    "EventSpecConflictError",
     "FEATURE_ERROR",
     "FEATURE_MOUNTED",
     "FEATURE_UNMOUNTED",
@@ -79,29 +92,47 @@ __all__ = [
     "HandlerFailure",
     "InspectionRecord",
     "InvalidEventError",
+    "KERNEL_SPECS",
+    "KernelConfig",
     "Machine",
+    "MachineHost",
     "Mermaid",
     "Metrics",
     "MissingDependencyError",
     "MountReport",
     "MountResult",
+    "PayloadError",
     "PerformanceBudget",
     "Priority",
+    "RESERVED_KWARGS",
     "RingBuffer",
     "SNAPSHOT_VERSION",
     "STARTUP_TYPES",
+    "STRICT_ENV",
+    "ServiceContractError",
     "SnapshotError",
+    "SpecCatalog",
     "Subscription",
     "TimingStats",
     "TokenBucket",
+    "USER",
     "UnknownFeatureError",
     "__version__",
     "bootstrap",
     "check_event_type",
+    "check_service",
     "configure_logging",
     "discover_features",
     "feature_metric",
     "fire",
     "is_loopback_host",
+    "load_feature",
+    "load_kernel_config",
+    "new_chain",
+    "save_kernel_config",
+    "settings_schema",
+    "spawn_task",
+    "strict_default",
     "topological_order",
+    "write_atomic",
 ]

@@ -13,33 +13,37 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from html import escape
+from typing import Any
 
 from statemachine import StateChart
 from statemachine.model import Model
 from statemachine.orderedset import OrderedSet
 
-from ._bus import current_cause
+from ._bus import EventBus
+from ._causality import current_cause
+from ._engine import is_stepping, stop_engine
 from ._errors import ActorError, SnapshotError
-from ._events import Event, Priority
+from ._events import Event
 from ._inspection import InspectionRecord, TransitionListener, sanitize
 from ._machine import Machine
 from ._metrics import Metrics, feature_metric
 from ._ringbuffer import RingBuffer
-
-if TYPE_CHECKING:
-    from ._bus import EventBus
-    from ._context import FeatureContext
 
 __all__ = ["SNAPSHOT_VERSION", "Actor", "ActorInfo", "ActorRegistry"]
 
 log = logging.getLogger("chatkernel.actors")
 
 SNAPSHOT_VERSION = 1
-_RESERVED_KWARGS = frozenset({
+#: Keyword names python-statemachine passes to callbacks itself; data under these names would be
+#: replaced or dropped on its way to the machine, so sending it is refused.
+RESERVED_KWARGS = frozenset({
     "event", "event_data", "machine", "model", "source", "state", "target", "transition", "error",
     "data", "delay", "send_id", "internal", "trigger_data",
 })
+
+
+Emitter = Callable[..., Event]
 
 
 def _machine_name(machine: StateChart | type[StateChart]) -> str:
@@ -59,7 +63,7 @@ class Actor:
     """A running machine with an id, a mailbox, a parent and children."""
 
     def __init__(self, machine: StateChart, actor_id: str, *, system: ActorRegistry, parent: str | None = None,
-                 mailbox_limit: int = 10_000):
+                 mailbox_limit: int = 10_000, emitter: Emitter | None = None):
         if not isinstance(machine, StateChart):
             raise ActorError(f"actor {actor_id!r} needs a StateChart, got {type(machine).__name__}", actor_id=actor_id)
         self.id = actor_id
@@ -76,10 +80,11 @@ class Actor:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.context: FeatureContext | None = None
+        #: How this actor emits as its feature (a feature context fills it); None: straight on the bus.
+        self.emitter = emitter
         self._current_event: str | None = None
         self._current_data: Mapping[str, Any] = {}
-        listener = getattr(machine, "_inspector", None)
+        listener = getattr(machine, "inspector", None)
         if isinstance(listener, TransitionListener) and listener.sink is None:
             listener.bind(actor_id, system._record)
         else:
@@ -96,6 +101,11 @@ class Actor:
     def state(self) -> list[str]:
         """The full active configuration, ancestors included, sorted for stable display."""
         return sorted(self.machine.configuration_values)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the actor runs on, once started (``fire`` hands events over to it)."""
+        return self._loop
 
     @property
     def running(self) -> bool:
@@ -124,7 +134,7 @@ class Actor:
         self.status = "stopped"
         if self._task is not None:
             self._task.cancel()
-        self.machine._engine.stop()  # python-statemachine has no public stop(); this cancels invokes
+        stop_engine(self.machine)
         self._idle.set()
         self.system._record(InspectionRecord("actor.stopped", self.id, {"unprocessed": lost}))
 
@@ -135,6 +145,10 @@ class Actor:
             raise ActorError(f"actor {self.id!r} is stopped; cannot send {event}", actor_id=self.id)
         if not isinstance(event, str) or not event:
             raise ActorError(f"event sent to {self.id!r} must be a non-empty str, got {event!r}", actor_id=self.id)
+        if not RESERVED_KWARGS.isdisjoint(data):
+            clash = sorted(RESERVED_KWARGS.intersection(data))
+            raise ActorError(f"{event} to {self.id!r}: {', '.join(map(repr, clash))} is a name python-statemachine "
+                             "passes to callbacks itself; rename the argument", actor_id=self.id)
         if len(self._mailbox) >= self.mailbox_limit:
             raise ActorError(f"mailbox of {self.id!r} is full ({self.mailbox_limit} events)", actor_id=self.id)
         cause = current_cause.get()
@@ -150,26 +164,36 @@ class Actor:
         info = self.system._info.get(self.id)
         return info.feature if info is not None else None
 
-    def emit(self, event_type: str, payload: Mapping[str, Any] | None = None,
-             priority: Priority | str = Priority.MEDIUM) -> Event:
-        """Dispatch on the bus as this actor's feature (through its context when it has one,
-        so undeclared event types are recorded against the feature)."""
-        if self.context is not None:
-            return self.context.emit(event_type, payload, priority)
+    def emit(self, event_type: Any, payload: Mapping[str, Any] | None = None, priority: Any = None) -> Event:
+        """Dispatch on the bus as this actor's feature (through its emitter when it has one,
+        so the feature's declarations apply)."""
+        if self.emitter is not None:
+            return self.emitter(event_type, payload, priority)
         bus = self.system.bus
         if bus is None:
             raise ActorError(f"actor {self.id!r} has no bus to emit {event_type} on", actor_id=self.id)
-        return bus.dispatch(event_type, payload, priority, source=self.feature or self.id)
+        if priority is None:  # a spec carries its priority, even to a bus that does not know it
+            priority = getattr(event_type, "priority", None)
+        return bus.dispatch(getattr(event_type, "type", event_type), payload, priority,
+                            source=self.feature or self.id)
 
     def send_parent(self, event: str, /, **data: Any) -> None:
         if self.parent is None:
             raise ActorError(f"actor {self.id!r} has no parent", actor_id=self.id)
         self.system.send(self.parent, event, sender=self.id, **data)
 
+    def send_to(self, actor_id: str, event: str, /, **data: Any) -> None:
+        """sendTo another actor, recorded as sent by this one."""
+        self.system.send(actor_id, event, sender=self.id, **data)
+
     async def spawn(self, machine: StateChart, actor_id: str, *, type: str = "child") -> Actor:
         """Start a child actor; it is stopped with this one."""
         return await self.system.spawn(machine, actor_id, type=type, feature=self.feature, parent=self.id,
-                                       context=self.context)
+                                       emitter=self.emitter)
+
+    def report_error(self, error: BaseException) -> None:
+        """An error inside the machine (a callback, invoked work): reported as FEATURE_ERROR."""
+        self.system._failed(self, self._current_event or "", self._current_data, error)
 
     @property
     def busy(self) -> bool:
@@ -185,8 +209,7 @@ class Actor:
         machine = self.machine
         if isinstance(machine, Machine):
             return machine.is_busy()
-        processing = getattr(machine._engine, "_processing", None)
-        return bool(processing is not None and processing.locked())
+        return is_stepping(machine)
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until the actor is no longer :attr:`busy`."""
@@ -214,8 +237,7 @@ class Actor:
             self.system._record(InspectionRecord("actor.event", self.id, {
                 "event": event, "sender": data.get("sender"), "data": sanitize(data)}))
             try:
-                kwargs = {k: v for k, v in data.items() if k not in _RESERVED_KWARGS}
-                await machine.send(event, **kwargs)
+                await machine.send(event, **data)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - an actor's failure must not kill its mailbox
@@ -237,6 +259,7 @@ class Actor:
         return {
             "version": SNAPSHOT_VERSION,
             "actor": self.id,
+            "feature": self.feature,
             "machine": _machine_name(machine),
             "configuration": self.state,
             "history": {k: [s.id for s in v] for k, v in machine.history_values.items()},
@@ -286,10 +309,10 @@ class ActorRegistry:
         return actor
 
     async def spawn(self, machine: StateChart, actor_id: str, *, type: str = "feature", feature: str | None = None,
-                    parent: str | None = None, context: FeatureContext | None = None) -> Actor:
-        """Register and start in one step; ``context`` lets the actor emit as its feature."""
+                    parent: str | None = None, emitter: Emitter | None = None) -> Actor:
+        """Register and start in one step; ``emitter`` lets the actor emit as its feature."""
         actor = self.register(actor_id, machine, type=type, feature=feature, parent=parent)
-        actor.context = context
+        actor.emitter = emitter
         try:
             await actor.start()
         except BaseException:
@@ -366,7 +389,8 @@ class ActorRegistry:
     # ------------------------------------------------------------------ snapshots
     async def restore(self, snapshot: Mapping[str, Any], machine_factory: Callable[..., StateChart], *,
                       actor_id: str | None = None, type: str = "feature", feature: str | None = None,
-                      parent: str | None = None, resume_event: str | None = None) -> Actor:
+                      parent: str | None = None, resume_event: str | None = None,
+                      emitter: Emitter | None = None) -> Actor:
         """Rebuild an actor from :meth:`Actor.snapshot` output and start it.
 
         Restoring does not re-run entry actions or invoked work (python-statemachine semantics):
@@ -398,7 +422,7 @@ class ActorRegistry:
         for key, ids in dict(snapshot.get("history") or {}).items():
             machine.history_values[key] = [machine.states_map[i] for i in ids]
         actor = await self.spawn(machine, actor_id or str(snapshot.get("actor")), type=type, feature=feature,
-                                 parent=parent)
+                                 parent=parent, emitter=emitter)
         if resume_event is not None:
             actor.send(resume_event)
         return actor
@@ -442,8 +466,10 @@ class ActorRegistry:
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td>{r['id']}</td><td>{r['type']}</td><td>{r['feature'] or ''}</td><td>{r['parent'] or ''}</td>"
-            f"<td>{', '.join(r['state'])}</td><td>{r['status']}</td></tr>" for r in self.table()
+            "<tr>" + "".join(f"<td>{escape(str(c), quote=True)}</td>" for c in (
+                r["id"], r["type"], r["feature"] or "", r["parent"] or "", ", ".join(map(str, r["state"])),
+                r["status"])) + "</tr>"
+            for r in self.table()
         )
         return ("<table class='chatkernel-actors'><thead><tr><th>actor</th><th>type</th><th>feature</th>"
                 f"<th>parent</th><th>state</th><th>status</th></tr></thead><tbody>{rows}</tbody></table>")

@@ -1,89 +1,224 @@
-"""The root orchestrator: the seed's app machine, knowing no feature by name.
-
-``booting`` detects the startup type, loads settings and mounts the registered features;
-``ready`` is reached even when some features failed (the app is then *degraded* and says why);
-only a kernel-level failure (a dependency cycle, unreadable settings) leads to ``error``.
-"""
+"""A booted application: the kernel's parts plus the app machine that orchestrates them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
 
-from statemachine import State
-
+from ._actors import Actor, ActorRegistry
+from ._app_machine import AppMachine
+from ._budget import PerformanceBudget
+from ._bus import EventBus
+from ._config import CONFIG_FILE, SNAPSHOTS_FILE, KernelConfig, load_kernel_config, load_snapshots, save_snapshots
 from ._errors import BootError
-from ._machine import Machine
+from ._events import APP_READY, APP_SHUTDOWN, Event, Priority
+from ._feature import FEATURE_ID_PATTERN, Feature
+from ._metrics import Metrics
+from ._registry import FeatureRegistry
+from ._report import MountReport
+from ._specs import EventSpec
 
-if TYPE_CHECKING:
-    from ._bootstrap import App
+__all__ = ["USER", "App"]
 
-__all__ = ["STARTUP_TYPES", "AppMachine"]
+log = logging.getLogger("chatkernel.app")
 
-STARTUP_TYPES = ("cold", "warm", "rehydrate", "offline")
+#: The source of events dispatched from notebook cells, and the declarer of their specs.
+USER = "user"
 
 
-class AppMachine(Machine):
-    """booting(detecting -> loading_settings -> mounting) -> ready -> shutting_down -> terminated; error."""
+class App:
+    """The running kernel: ``bus``, ``actors``, ``registry`` and the app machine's ``actor``."""
 
-    class booting(State.Compound):
-        detecting = State(initial=True)
-        loading_settings = State()
-        mounting = State()
+    def __init__(self, *, features: Iterable[Feature], bus: EventBus, actors: ActorRegistry, metrics: Metrics,
+                 budget: PerformanceBudget, state_dir: Path | None, startup: str | None, offline: bool,
+                 settings: Mapping[str, Mapping[str, Any]] | None = None, flags: Mapping[str, bool] | None = None,
+                 events: Iterable[EventSpec] = ()):
+        self.bus = bus
+        self.actors = actors
+        self.metrics = metrics
+        self.budget = budget
+        self.state_dir = state_dir
+        self.report: MountReport | None = None
+        self.discovery_errors: dict[str, str] = {}
+        #: The kernel config read at boot (None: there was none, a cold start).
+        self.config: KernelConfig | None = None
+        self._features = list(features)
+        self._settings = {k: dict(v) for k, v in (settings or {}).items()}
+        self._flags = dict(flags or {})
+        self._startup = startup
+        self._offline = offline
+        self._settled = asyncio.Event()
+        self._registry: FeatureRegistry | None = None
+        self.actor: Actor | None = None
+        bus.catalog.declare(USER, events)
 
-    ready = State()
-    shutting_down = State()
-    terminated = State(final=True)
-    error = State()
+    # ------------------------------------------------------------------ state
+    @property
+    def registry(self) -> FeatureRegistry:
+        if self._registry is None:
+            raise BootError("the app has not loaded its state yet; await bootstrap() first")
+        return self._registry
 
-    done_invoke_detecting = booting.detecting.to(booting.loading_settings, on="set_startup")
-    done_invoke_loading_settings = booting.loading_settings.to(booting.mounting)
-    done_invoke_mounting = booting.mounting.to(ready, on="set_report")
-    error_execution = booting.to(error, on="set_error") | shutting_down.to(error, on="set_error")
-    LOGOUT = ready.to(shutting_down)
-    SHUTDOWN = ready.to(shutting_down) | error.to(shutting_down)
-    ERROR_CRITICAL = ready.to(error, on="set_error")
-    done_invoke_shutting_down = shutting_down.to(terminated)
+    @property
+    def machine(self) -> AppMachine:
+        assert self.actor is not None
+        return self.actor.machine  # type: ignore[return-value]
 
-    snapshot_fields = ("startup_type", "last_error")
-    busy_states = frozenset({"booting", "shutting_down"})
+    @property
+    def state(self) -> list[str]:
+        return self.actor.state if self.actor is not None else []
 
-    def __init__(self, host: App, **kwargs: Any):
-        self.host = host
-        self.startup_type = "cold"
-        self.last_error: str | None = None
-        super().__init__(**kwargs)
+    @property
+    def ready(self) -> bool:
+        return "ready" in self.state
 
-    async def on_invoke_detecting(self, **_: Any) -> str:
-        return self.host._detect_startup()
+    @property
+    def degraded(self) -> bool:
+        return bool(self.report is not None and self.report.degraded)
 
-    async def on_invoke_loading_settings(self, **_: Any) -> None:
-        self.host._load_settings()
+    @property
+    def startup_type(self) -> str:
+        return self.machine.startup_type
 
-    async def on_invoke_mounting(self, **_: Any) -> Any:
-        return await self.host.registry.mount_all()
+    @property
+    def saved_snapshots(self) -> dict[str, dict[str, Any]]:
+        """The snapshots found at boot (rehydrate); each feature gets its own as ``ctx.saved_snapshots``."""
+        return self.registry.saved_snapshots
 
-    async def on_invoke_shutting_down(self, **_: Any) -> None:
-        await self.host._unmount_everything()
+    # ------------------------------------------------------------------ use
+    def declare(self, *specs: EventSpec) -> None:
+        """Declare event types that notebook cells dispatch (declared by ``"user"``)."""
+        self.bus.catalog.declare(USER, specs)
 
-    def set_startup(self, data: str | None = None, **_: Any) -> None:
-        self.startup_type = data or "cold"
+    def dispatch(self, event_type: Any, payload: Mapping[str, Any] | None = None,
+                 priority: Priority | str | None = None) -> Event:
+        """Dispatch as the user (source ``"user"``), e.g. from a notebook cell."""
+        return self.bus.dispatch(getattr(event_type, "type", event_type), payload, priority, source=USER)
 
-    def set_report(self, data: Any = None, **_: Any) -> None:
-        self.host.report = data
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bus is empty and every actor has processed its mailbox."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.bus.drain(timeout=None)
+                await self.actors.settle(timeout=timeout)
+                await asyncio.sleep(0)
+                if not self.bus.busy and not self.actors.busy:
+                    return
 
-    def set_error(self, error: BaseException | None = None, reason: str | None = None, **_: Any) -> None:
-        if isinstance(error, BootError):
-            self.last_error = error.reason
-        elif error is not None:
-            self.last_error = f"{type(error).__name__}: {error}"
-        else:
-            self.last_error = reason or "ERROR_CRITICAL"
+    async def wait_settled(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise BootError(f"app did not settle within {timeout} s (state {self.state})") from None
 
-    def on_enter_ready(self) -> None:
-        self.host._on_ready()
+    async def shutdown(self, timeout: float = 30.0) -> None:
+        """Unmount every feature in reverse order, save snapshots, stop the app machine."""
+        if self.actor is None or not self.actor.running:
+            return
+        if "terminated" in self.state:
+            return
+        self._settled.clear()
+        self.actor.send("SHUTDOWN")
+        await self.wait_settled(timeout)
+        self.actors.unregister("app")
 
-    def on_enter_error(self) -> None:
-        self.host._on_settled()
+    async def start(self, timeout: float) -> None:
+        """Spawn the app machine and wait until it is ready or in error."""
+        self.actor = await self.actors.spawn(AppMachine(host=_Host(self)), "app", type="app")
+        await self.wait_settled(timeout)
 
-    def on_enter_terminated(self) -> None:
-        self.host._on_settled()
+    # ------------------------------------------------------------------ display
+    def summary(self) -> list[str]:
+        lines = [f"app: {', '.join(self.state)} (startup: {self.machine.startup_type})"]
+        if self.report is not None:
+            lines += self.report.lines()
+        if self.machine.last_error:
+            lines.append(f"error: {self.machine.last_error}")
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self.summary())
+
+    def _repr_html_(self) -> str:
+        return "<pre class='chatkernel-app'>" + escape(repr(self)) + "</pre>"
+
+
+class _Host:
+    """The app machine's view of the App (the :class:`AppHost` Protocol), phase by phase."""
+
+    def __init__(self, app: App):
+        self.app = app
+
+    def detect_startup(self) -> str:
+        app = self.app
+        if app._startup is not None:
+            return app._startup
+        if app._offline:
+            return "offline"
+        if app.state_dir is None:
+            return "cold"
+        if (app.state_dir / SNAPSHOTS_FILE).exists():
+            return "rehydrate"
+        if (app.state_dir / CONFIG_FILE).exists():
+            return "warm"
+        return "cold"
+
+    async def load_state(self) -> None:
+        """Read the kernel config and saved snapshots (off the loop), then build the registry."""
+        app = self.app
+        config, snapshots = None, {}
+        if app.state_dir is not None:
+            config = await asyncio.to_thread(load_kernel_config, app.state_dir)
+            snapshots = await asyncio.to_thread(load_snapshots, app.state_dir)
+        app.config = config
+        for fid in [*(config.flags if config else {}), *(config.settings if config else {})]:
+            if not isinstance(fid, str) or not FEATURE_ID_PATTERN.match(fid):
+                raise BootError(f"{app.state_dir / CONFIG_FILE}: {fid!r} is not a feature id "
+                                "(lower case letters and digits, words joined by '-' or '_')")
+        settings = {fid: dict(values) for fid, values in (config.settings if config else {}).items()}
+        for fid, values in app._settings.items():
+            settings[fid] = {**settings.get(fid, {}), **values}
+        flags = {**(config.flags if config else {}), **app._flags}
+        registry = FeatureRegistry(bus=app.bus, actors=app.actors, metrics=app.metrics, budget=app.budget,
+                                   settings=settings, flags=flags, state_dir=app.state_dir,
+                                   saved_snapshots=snapshots)
+        app._registry = registry
+        for feature in app._features:
+            registry.register(feature)
+
+    async def mount(self) -> MountReport:
+        return await self.app.registry.mount_all()
+
+    def mounted(self, report: Any) -> None:
+        self.app.report = report
+
+    def ready(self) -> None:
+        app = self.app
+        report = app.report
+        app.registry.ready_event = app.bus.dispatch(APP_READY, {
+            "startup_type": app.machine.startup_type,
+            "degraded": bool(report and report.degraded),
+            "mounted": list(report.mounted) if report else [],
+        }, Priority.HIGH, source="kernel")
+        app._settled.set()
+
+    def settled(self) -> None:
+        self.app._settled.set()
+
+    async def unmount_everything(self) -> None:
+        app = self.app
+        app.bus.dispatch(APP_SHUTDOWN, None, Priority.HIGH, source="kernel")
+        await app.bus.drain()
+        if app.state_dir is not None:
+            snapshots = {a.id: a.snapshot() for a in app.actors.all() if a.id != "app"
+                         and getattr(a.machine, "snapshot_fields", ())}
+            try:
+                await asyncio.to_thread(save_snapshots, app.state_dir, snapshots)
+            except OSError as exc:
+                log.error("could not save actor snapshots: %s", exc)
+        await app.registry.unmount_all()
+        await app.bus.drain()

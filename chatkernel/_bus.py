@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._budget import PerformanceBudget
+from ._causality import current_cause
 from ._errors import InvalidEventError
 from ._events import (
     EMPTY_PAYLOAD,
@@ -32,21 +33,17 @@ from ._events import (
 )
 from ._metrics import Metrics, feature_metric
 from ._ringbuffer import RingBuffer
+from ._specs import SpecCatalog
 
-__all__ = ["BusStats", "EventBus", "HandlerFailure", "Subscription", "current_cause"]
+__all__ = ["BusStats", "EventBus", "HandlerFailure", "Subscription"]
 
 log = logging.getLogger("chatkernel.bus")
 
 Handler = Callable[[Event], "Awaitable[Any] | Any"]
 Tap = Callable[[Event, str], Any]
 
-#: The (event id, owner) being handled in the current async context, for events dispatched
-#: from async handlers and actors after the synchronous delivery has returned.
-current_cause: contextvars.ContextVar[tuple[int, str | None] | None] = contextvars.ContextVar(
-    "chatkernel_current_cause", default=None
-)
-
 _new_event = tuple.__new__
+
 DEFAULT_LIMITS = {Priority.HIGH: 10_000, Priority.MEDIUM: 5_000, Priority.LOW: 1_000}
 _HIGH, _MEDIUM, _LOW = Priority.HIGH, Priority.MEDIUM, Priority.LOW
 
@@ -78,8 +75,8 @@ class HandlerFailure:
     """What the bus remembers about a handler that raised."""
 
     owner: str | None
-    event_type: str
-    event_id: int
+    event_type: str | None
+    event_id: int | None
     error_type: str
     error: str
 
@@ -141,6 +138,11 @@ class EventBus:
     ``dispatch`` never blocks and never runs handlers inline: delivery happens in batches of
     ``batch_size`` on the running loop (or in :meth:`drain`), which keeps causality readable
     and lets a HIGH event overtake any backlog.
+
+    ``catalog`` holds the declared event specs; in ``strict`` mode every dispatch is checked
+    against them (an undeclared type, a wrong priority or a payload that does not match is
+    refused with :class:`PayloadError` / :class:`InvalidEventError`), otherwise specs only
+    supply default priorities.
     """
 
     def __init__(
@@ -153,6 +155,8 @@ class EventBus:
         budget: PerformanceBudget | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        strict: bool = False,
+        catalog: SpecCatalog | None = None,
     ):
         self._limits = [DEFAULT_LIMITS[p] for p in Priority]
         for key, value in (limits or {}).items():
@@ -165,6 +169,9 @@ class EventBus:
         self.metrics = metrics if metrics is not None else Metrics()
         self.budget = budget
         self._clock = clock
+        self.strict = bool(strict)
+        self.catalog = catalog if catalog is not None else SpecCatalog()
+        self._specs = self.catalog.specs
         self._queues: tuple[deque[Event], deque[Event], deque[Event]] = (deque(), deque(), deque())
         self._handlers: dict[str, tuple[Subscription, ...]] = {}
         self._taps: tuple[Tap, ...] = ()
@@ -244,15 +251,22 @@ class EventBus:
         self,
         event_type: str,
         payload: Mapping[str, Any] | None = None,
-        priority: Priority | str = Priority.MEDIUM,
+        priority: Priority | str | None = None,
         *,
         source: str | None = None,
     ) -> Event:
-        """Queue an event and return it (stamped). Dropped events are returned too, and recorded."""
+        """Queue an event and return it (stamped). Dropped events are returned too, and recorded.
+
+        ``priority`` defaults to the one the type's spec declares (MEDIUM for an undeclared type).
+        """
         if event_type not in _valid_types:
             check_event_type(event_type)
         if priority.__class__ is not Priority:
-            priority = parse_priority(priority)
+            if priority is None:
+                spec = self._specs.get(event_type)
+                priority = spec.priority if spec is not None else _MEDIUM  # type: ignore[assignment]
+            else:
+                priority = parse_priority(priority)  # type: ignore[arg-type]
         if payload is None:
             payload = EMPTY_PAYLOAD
         elif payload.__class__ is dict:
@@ -264,6 +278,8 @@ class EventBus:
                     event_type=event_type,
                 )
             payload = MappingProxyType(dict(payload))
+        if self.strict:
+            self._validate(event_type, payload, priority)  # type: ignore[arg-type]
         current = self._current
         if current is not None:
             cause: int | None = current.id
@@ -296,8 +312,18 @@ class EventBus:
             self._schedule()
         return event
 
+    def _validate(self, event_type: str, payload: Mapping[str, Any], priority: Priority) -> None:
+        spec = self._specs.get(event_type)
+        if spec is None:
+            raise InvalidEventError(f"{event_type} has no spec: declare it in the emitting feature's events.py "
+                                    "(strict mode)", event_type=event_type)
+        if priority is not spec.priority:
+            raise InvalidEventError(f"{event_type} is declared {spec.priority.name}, "  # type: ignore[union-attr]
+                                    f"dispatched {priority.name} (strict mode)", event_type=event_type)
+        spec.check(payload)
+
     def dispatch_threadsafe(
-        self, event_type: str, payload: Mapping[str, Any] | None = None, priority: Priority | str = Priority.MEDIUM,
+        self, event_type: str, payload: Mapping[str, Any] | None = None, priority: Priority | str | None = None,
         *, source: str | None = None,
     ) -> None:
         """Dispatch from another thread: the event is handed to the bus's loop."""
@@ -401,8 +427,8 @@ class EventBus:
 
     def _failed(self, owner: str | None, event: Event | None, exc: BaseException) -> None:
         self._handler_errors += 1
-        event_type = event.type if event is not None else ""
-        event_id = event.id if event is not None else 0
+        event_type = event.type if event is not None else None
+        event_id = event.id if event is not None else None
         failure = HandlerFailure(owner, event_type, event_id, type(exc).__name__, str(exc))
         self.errors.append(failure)
         if owner is not None:
@@ -432,6 +458,11 @@ class EventBus:
                 log.exception("bus tap %r failed", observer)
 
     # ------------------------------------------------------------------ inspection
+    @property
+    def busy(self) -> bool:
+        """Events queued or async handlers still running."""
+        return bool(self.pending or self._tasks)
+
     @property
     def pending(self) -> int:
         return len(self._queues[0]) + len(self._queues[1]) + len(self._queues[2])

@@ -1,4 +1,4 @@
-"""The ``chatkernel`` command: version, dependency graph, JupyterLab, relay.
+"""The ``chatkernel`` command: version, dependency graph, event catalogue, JupyterLab, relay.
 
 Every failure ends in one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from ._discovery import discover_features
 from ._errors import ChatKernelError
 from ._feature import Feature, as_feature
 from ._registry import FeatureRegistry
+from ._specs import SpecCatalog
+from ._types import describe, is_not_required
 from ._version import __version__
 
 __all__ = ["main"]
@@ -43,7 +46,8 @@ def _load_feature(spec: str) -> Feature:
     return as_feature(obj)
 
 
-def _cmd_graph(args: argparse.Namespace) -> int:
+def _registry(args: argparse.Namespace) -> FeatureRegistry:
+    """The installed features (unless ``--no-installed``) and the ``--feature`` ones, registered, not mounted."""
     registry = FeatureRegistry()
     if not args.no_installed:
         for found in discover_features():
@@ -53,10 +57,35 @@ def _cmd_graph(args: argparse.Namespace) -> int:
                 registry.register(found.feature)
     for spec in args.feature:
         registry.register(_load_feature(spec))
+    return registry
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    registry = _registry(args)
     registry.order()  # a cycle or a missing dependency is an error, not a picture
     graph = registry.graph()
     text = {"dot": graph.to_dot, "mermaid": graph.to_mermaid, "text": graph.to_text}[args.format]()
     print(text)
+    return 0
+
+
+def _events_table(catalog: SpecCatalog) -> str:
+    """One row per event type; optional payload fields end in ``?``."""
+    rows = [("TYPE", "PRIORITY", "DECLARED BY", "FIELDS", "MEANING")]
+    for owner, spec in catalog.items():
+        fields = ", ".join(f"{name}{'?' if is_not_required(annotation) else ''}: {describe(annotation)}"
+                           for name, annotation in spec.fields.items())
+        rows.append((spec.type, spec.priority.name, owner, fields or "-", spec.doc))  # type: ignore[union-attr]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[4]]) for row in rows)
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    catalog = _registry(args).catalog
+    if args.format == "json":
+        print(json.dumps(catalog.json_schema(), indent=2))
+    else:
+        print(_events_table(catalog))
     return 0
 
 
@@ -108,6 +137,14 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                        help="also register this feature contract (repeatable)")
     graph.add_argument("--no-installed", action="store_true", help="ignore features installed as entry points")
     graph.set_defaults(handler=_cmd_graph)
+
+    events = sub.add_parser("events", help="print the event catalogue: every declared type, its payload and declarer")
+    events.add_argument("--format", choices=("table", "json"), default="table",
+                        help="json: one JSON Schema (2020-12) document, a $defs entry per type")
+    events.add_argument("--feature", action="append", default=[], metavar="MODULE:ATTR",
+                        help="also register this feature contract (repeatable)")
+    events.add_argument("--no-installed", action="store_true", help="ignore features installed as entry points")
+    events.set_defaults(handler=_cmd_events)
 
     lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
     lab.add_argument("--notebook-dir", default=None)

@@ -9,7 +9,12 @@ fields, so callers (and the explorer) can act on them without parsing messages::
     ├── UnknownFeatureError         an operation names an unregistered feature (feature_id)
     ├── DependencyCycleError        the dependency graph has a cycle (cycle: the full path)
     ├── MissingDependencyError      a dependency is not registered (feature_id, dependency)
-    ├── InvalidEventError           an event type or priority is malformed (event_type)
+    │   └── ServiceContractError    a dependency's service lacks what the dependent requires
+    │                               (feature_id, dependency, problems)
+    ├── EventSpecConflictError      two declarers claim one event type (event_type, first, second)
+    ├── InvalidEventError           an event type, priority or spec is malformed (event_type)
+    │   └── PayloadError            strict mode: a payload does not match its spec
+    │                               (event_type, field, expected, got)
     ├── ActorError                  actor lifecycle misuse: unknown id, duplicate id, stopped actor
     ├── SnapshotError               a snapshot cannot be restored (reason)
     └── BootError                   the app could not reach `ready` (reason)
@@ -25,9 +30,12 @@ __all__ = [
     "ChatKernelError",
     "DependencyCycleError",
     "DuplicateFeatureError",
+    "EventSpecConflictError",
     "FeatureContractError",
     "InvalidEventError",
     "MissingDependencyError",
+    "PayloadError",
+    "ServiceContractError",
     "SnapshotError",
     "UnknownFeatureError",
 ]
@@ -42,6 +50,27 @@ class FeatureContractError(ChatKernelError):
         super().__init__(message)
         self.feature_id = feature_id
         self.field = field
+
+
+class ServiceContractError(FeatureContractError):
+    """The provider's service does not offer what the dependent's ``requires`` Protocol names."""
+
+    def __init__(self, feature_id: str, dependency: str, protocol: str, problems: Sequence[str]):
+        self.dependency = dependency
+        self.protocol = protocol
+        self.problems = tuple(problems)
+        super().__init__(
+            f"feature {feature_id!r} requires {dependency!r} to provide {protocol}, but its service "
+            + "; ".join(self.problems), feature_id=feature_id, field="requires")
+
+
+class EventSpecConflictError(ChatKernelError):
+    def __init__(self, event_type: str, first: str, second: str):
+        super().__init__(f"event {event_type} is declared by both {first!r} and {second!r}; "
+                         "a type has exactly one emitter")
+        self.event_type = event_type
+        self.first = first
+        self.second = second
 
 
 class DuplicateFeatureError(ChatKernelError):
@@ -73,6 +102,25 @@ class InvalidEventError(ChatKernelError):
     def __init__(self, message: str, *, event_type: object = None):
         super().__init__(message)
         self.event_type = event_type
+
+
+class PayloadError(InvalidEventError):
+    def __init__(self, event_type: str, field: str, expected: str, got: object, *, missing: bool = False,
+                 unknown: bool = False):
+        if missing:
+            what = f"field {field!r} is missing (expected {expected})"
+        elif unknown:
+            what = f"field {field!r}: {expected}"
+        else:
+            text = repr(got)
+            text = text if len(text) <= 60 else text[:59] + "\u2026"
+            what = f"field {field!r}: expected {expected}, got {type(got).__name__} {text}"
+        super().__init__(f"payload of {event_type}: {what}", event_type=event_type)
+        self.field = field
+        self.expected = expected
+        self.got = got
+        self.missing = missing
+        self.unknown = unknown
 
 
 class ActorError(ChatKernelError):

@@ -11,27 +11,28 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._errors import ChatKernelError, FeatureContractError
 from ._events import check_event_type
+from ._settings import check_settings_record
+from ._specs import EventSpec
 
-if TYPE_CHECKING:
-    from ._context import FeatureContext
-
-__all__ = ["Feature", "MountResult", "as_feature"]
+__all__ = ["FEATURE_ID_PATTERN", "Feature", "MountResult", "as_feature"]
 
 FEATURE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
-Hook = Callable[["FeatureContext"], "Awaitable[Any] | Any"]
+#: A lifecycle hook takes the feature's context (see ``FeatureContext``).
+Hook = Callable[[Any], "Awaitable[Any] | Any"]
 
 
 @dataclass(frozen=True)
 class MountResult:
     """What ``on_mount`` hands back: the feature's actor and/or service.
 
-    Subscribed events are routed to ``actor`` (as ``actor.send(TYPE, bus_event=event, **payload)``)
-    or, for features without a machine, to ``handler(event)``.
+    Subscribed events are routed to ``actor`` (as ``actor.send(TYPE, bus_event=event)``) or, for
+    features without a machine, to ``handler(event)``. ``service`` is what dependents reach with
+    ``ctx.dependency(id)``, checked against the Protocol each of them ``requires``.
     """
 
     actor: Any = None
@@ -67,6 +68,41 @@ def _ids(value: object, *, feature_id: str | None, field_name: str) -> tuple[str
     return tuple(out)
 
 
+def _specs(value: object, *, feature_id: str) -> tuple[EventSpec, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes, EventSpec)) or not isinstance(value, Iterable):
+        raise FeatureContractError(f"feature {feature_id!r}: emitted_events must be a list of EventSpec",
+                                   feature_id=feature_id, field="emitted_events")
+    out: dict[str, EventSpec] = {}
+    for item in value:
+        if not isinstance(item, EventSpec):
+            raise FeatureContractError(
+                f"feature {feature_id!r}: emitted_events entry {item!r} is not an EventSpec; declare each "
+                "emitted type once, with its priority, payload fields and meaning, in the feature's events.py",
+                feature_id=feature_id, field="emitted_events")
+        if item.type in out:
+            raise FeatureContractError(f"feature {feature_id!r}: emitted_events declares {item.type} twice",
+                                       feature_id=feature_id, field="emitted_events")
+        out[item.type] = item
+    return tuple(out.values())
+
+
+def _requires(value: object, dependencies: tuple[str, ...], *, feature_id: str) -> Mapping[str, type]:
+    if not isinstance(value, Mapping):
+        raise FeatureContractError(f"feature {feature_id!r}: requires must map dependency ids to Protocol classes",
+                                   feature_id=feature_id, field="requires")
+    for dep, protocol in value.items():
+        if dep not in dependencies:
+            raise FeatureContractError(f"feature {feature_id!r}: requires names {dep!r}, which is not in its "
+                                       "dependencies", feature_id=feature_id, field="requires")
+        if not isinstance(protocol, type) or protocol is Protocol or not getattr(protocol, "_is_protocol", False):
+            raise FeatureContractError(
+                f"feature {feature_id!r}: requires[{dep!r}] must be a typing.Protocol class declared in the "
+                f"feature's own folder, got {protocol!r}", feature_id=feature_id, field="requires")
+    return MappingProxyType(dict(value))
+
+
 def _event_types(value: object, *, feature_id: str, field_name: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -91,6 +127,9 @@ def _event_types(value: object, *, feature_id: str, field_name: str) -> tuple[st
 class Feature:
     """A feature contract. Only ``id``, ``name`` and ``on_mount`` are required.
 
+    ``emitted_events`` are :class:`EventSpec` s (each type declared once, by its emitter);
+    ``subscribed_events`` are type names; ``requires`` maps a dependency to the Protocol its
+    service must satisfy; ``settings`` is one frozen dataclass instance holding the defaults.
     Every field is validated on construction, with an error that names the feature and the field,
     so a broken contract fails at the line that builds it rather than at mount time.
     """
@@ -103,9 +142,10 @@ class Feature:
     on_register: Hook | None = None
     on_unmount: Hook | None = None
     subscribed_events: tuple[str, ...] = ()
-    emitted_events: tuple[str, ...] = ()
+    emitted_events: tuple[EventSpec, ...] = ()
+    requires: Mapping[str, type] = field(default_factory=lambda: MappingProxyType({}))
     ui: Mapping[str, Callable[[], Any]] = field(default_factory=lambda: MappingProxyType({}))
-    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    settings: Any = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -134,20 +174,24 @@ class Feature:
         set_(self, "dependencies", _ids(self.dependencies, feature_id=fid, field_name="dependencies"))
         set_(self, "subscribed_events", _event_types(self.subscribed_events, feature_id=fid,
                                                      field_name="subscribed_events"))
-        set_(self, "emitted_events", _event_types(self.emitted_events, feature_id=fid, field_name="emitted_events"))
-        for name in ("ui", "settings"):
-            value = getattr(self, name)
-            if not isinstance(value, Mapping):
-                raise FeatureContractError(
-                    f"feature {fid!r}: {name} must be a mapping, got {type(value).__name__}", feature_id=fid, field=name
-                )
-            set_(self, name, MappingProxyType(dict(value)))
+        set_(self, "emitted_events", _specs(self.emitted_events, feature_id=fid))
+        set_(self, "requires", _requires(self.requires, self.dependencies, feature_id=fid))
+        if self.settings is not None:
+            check_settings_record(fid, self.settings)
+        if not isinstance(self.ui, Mapping):
+            raise FeatureContractError(
+                f"feature {fid!r}: ui must be a mapping, got {type(self.ui).__name__}", feature_id=fid, field="ui")
+        set_(self, "ui", MappingProxyType(dict(self.ui)))
         for key, factory in self.ui.items():
             if not isinstance(key, str) or not callable(factory):
                 raise FeatureContractError(
                     f"feature {fid!r}: ui entry {key!r} must map a name to a zero-argument factory",
                     feature_id=fid, field="ui",
                 )
+
+    @property
+    def emitted_types(self) -> tuple[str, ...]:
+        return tuple(spec.type for spec in self.emitted_events)
 
     def __repr__(self) -> str:
         deps = f", dependencies={list(self.dependencies)}" if self.dependencies else ""

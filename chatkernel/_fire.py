@@ -13,7 +13,7 @@ from typing import Any
 
 from statemachine import StateChart
 
-from ._actors import Actor
+from ._actors import RESERVED_KWARGS, Actor
 from ._errors import ActorError
 
 __all__ = ["fire"]
@@ -29,7 +29,11 @@ def _on_loop(loop: asyncio.AbstractEventLoop | None) -> bool:
 def fire(target: Actor | StateChart, event: str, /, **data: Any) -> None:
     """Send ``event`` to ``target`` without awaiting; safe from widget callbacks and threads."""
     if isinstance(target, Actor):
-        loop = target._loop
+        clash = sorted(RESERVED_KWARGS.intersection(data))
+        if clash:  # refused here, in the caller's thread, where the error can be seen
+            raise ActorError(f"{event} to {target.id!r}: {', '.join(map(repr, clash))} is a name "
+                             "python-statemachine passes to callbacks itself; rename the argument", actor_id=target.id)
+        loop = target.loop
         if loop is None:
             raise ActorError(f"actor {target.id!r} has not been started", actor_id=target.id)
         if _on_loop(loop):

@@ -3,54 +3,50 @@
 It fixes the python-statemachine settings the brief's pitfalls call for: the async engine
 always (so invokes are asyncio tasks on the kernel's loop), seed-shaped trap states allowed,
 self-transitions that do not re-enter (which would restart invokes without cancelling them),
-and errors raised inside callbacks reported to the actor system instead of vanishing into an
-unhandled ``error.execution`` event.
+and errors raised inside callbacks reported to whoever drives the machine instead of vanishing
+into an unhandled ``error.execution`` event.
+
+A machine does not know the actor layer: it talks to the :class:`MachineHost` it is attached
+to (an actor fills that Protocol), so machines can be built and tested on their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 from statemachine import StateChart
-from statemachine.engines.async_ import AsyncEngine
 
+from ._engine import KernelEngineMixin, is_stepping
+from ._errors import ActorError
 from ._inspection import TransitionListener
 
-if TYPE_CHECKING:
-    from ._actors import Actor
-
-__all__ = ["Machine"]
+__all__ = ["Machine", "MachineHost"]
 
 
-class _KernelEngine(AsyncEngine):
-    """python-statemachine's async engine, telling its machine about every execution error.
+class MachineHost(Protocol):
+    """What a machine may ask of the actor that drives it."""
 
-    The engine turns a failing callback into an internal ``error.execution`` event; a machine
-    may handle it with a transition, but either way the kernel must hear of it.
-    """
+    id: str
+    children: list[str]
 
-    def _on_error_handler(self) -> Callable[[Exception], None] | None:
-        queue_error = super()._on_error_handler()
-        if queue_error is None:
-            return None
+    def emit(self, event_type: Any, payload: Mapping[str, Any] | None = None, priority: Any = None) -> Any: ...
 
-        def handler(error: Exception) -> None:
-            self.sm._execution_error(error)
-            queue_error(error)
+    def send_parent(self, event: str, /, **data: Any) -> None: ...
 
-        return handler
+    def send_to(self, actor_id: str, event: str, /, **data: Any) -> None: ...
 
-    def _send_error_execution(self, error: Exception, trigger_data: Any) -> None:
-        self.sm._execution_error(error)
-        super()._send_error_execution(error, trigger_data)
+    async def spawn(self, machine: StateChart, actor_id: str, *, type: str = "child") -> Any: ...
+
+    def report_error(self, error: BaseException) -> None: ...
 
 
-class Machine(StateChart):
-    """A StateChart that runs on the async engine and knows the actor that drives it.
+class Machine(KernelEngineMixin, StateChart):
+    """A StateChart on the async engine that emits, spawns and reports through its host.
 
     ``snapshot_fields`` names the attributes that form the machine's context: they are saved in
-    snapshots and written back on restore.
+    snapshots and written back on restore. Subscribed bus events arrive as
+    ``send(TYPE, bus_event=event)``; read the payload from ``bus_event.payload``.
     """
 
     validate_trap_states = False
@@ -60,14 +56,22 @@ class Machine(StateChart):
     #: States whose invoked work finishes by itself (loading, saving...): ``settle()`` waits them out.
     busy_states: ClassVar[frozenset[str]] = frozenset()
 
-    actor: Actor | None = None
+    #: The actor driving this machine, once attached.
+    actor: MachineHost | None = None
 
     def __init__(self, *args: Any, listeners: list[object] | None = None, **kwargs: Any):
-        self._inspector = TransitionListener()
-        super().__init__(*args, listeners=[self._inspector, *(listeners or [])], **kwargs)
+        self.inspector = TransitionListener()
+        super().__init__(*args, listeners=[self.inspector, *(listeners or [])], **kwargs)
 
-    def _get_engine(self) -> AsyncEngine:
-        return _KernelEngine(self)
+    # ------------------------------------------------------------------ talking to the host
+    def emit(self, event_type: Any, payload: Mapping[str, Any] | None = None, priority: Any = None) -> Any:
+        """Dispatch on the bus as this machine's feature (an ``EventSpec`` or its type name);
+        the priority defaults to the spec's."""
+        if self.actor is None:
+            raise ActorError(f"{type(self).__name__} is not driven by an actor; cannot emit {event_type}")
+        if priority is None:
+            priority = getattr(event_type, "priority", None)
+        return self.actor.emit(event_type, payload, priority)
 
     def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
         # Invoked work that fails reports back with send("error.execution"), not through the
@@ -76,14 +80,17 @@ class Machine(StateChart):
             self._execution_error(kwargs["error"])
         return super().send(event, *args, **kwargs)
 
+    def _execution_error(self, error: Exception) -> None:
+        if self.actor is not None:
+            self.actor.report_error(error)
+
+    # ------------------------------------------------------------------ progress
+    def is_stepping(self) -> bool:
+        """True while the engine is in the middle of a step."""
+        return is_stepping(self)
+
     def is_busy(self) -> bool:
         """True while a step runs or a busy state's work is pending; override to add more."""
-        processing = getattr(self._engine, "_processing", None)
-        if processing is not None and processing.locked():
+        if self.is_stepping():
             return True
         return bool(self.busy_states) and not self.busy_states.isdisjoint(self.configuration_values)
-
-    def _execution_error(self, error: Exception) -> None:
-        actor = self.actor
-        if actor is not None:
-            actor.system._failed(actor, actor._current_event or "", actor._current_data, error)

@@ -26,6 +26,7 @@ from ._errors import (
     DuplicateFeatureError,
     FeatureContractError,
     MissingDependencyError,
+    ServiceContractError,
     UnknownFeatureError,
 )
 from ._events import APP_READY, FEATURE_ERROR, FEATURE_MOUNTED, FEATURE_UNMOUNTED, Event, Priority
@@ -33,6 +34,9 @@ from ._feature import FEATURE_ID_PATTERN, Feature, MountResult, as_feature
 from ._graph import DependencyGraph, GraphNode
 from ._metrics import Metrics, feature_metric
 from ._report import MountReport
+from ._services import check_service
+from ._settings import apply_settings
+from ._specs import KERNEL, SpecCatalog
 
 __all__ = ["FeatureRegistry", "topological_order"]
 
@@ -95,17 +99,21 @@ class FeatureRegistry:
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         flags: Mapping[str, bool] | None = None,
         state_dir: Path | None = None,
+        saved_snapshots: Mapping[str, Mapping[str, Any]] | None = None,
     ):
         self.metrics = metrics if metrics is not None else (bus.metrics if bus is not None else Metrics())
         self.bus = bus if bus is not None else EventBus(metrics=self.metrics)
         self.actors = actors if actors is not None else ActorRegistry(bus=self.bus, metrics=self.metrics)
         self.budget = budget
         self.state_dir = state_dir
-        self._settings = {k: dict(v) for k, v in (settings or {}).items()}
+        self._overrides = {k: dict(v) for k, v in (settings or {}).items()}
+        #: Actor snapshots saved at the last shutdown, handed to each feature as ``ctx.saved_snapshots``.
+        self.saved_snapshots = {k: dict(v) for k, v in (saved_snapshots or {}).items()}
         self._flags: dict[str, bool] = {}
         for fid, enabled in (flags or {}).items():
             self.set_enabled(fid, enabled)
         self._features: dict[str, Feature] = {}
+        self._records: dict[str, Any] = {}
         self._contexts: dict[str, FeatureContext] = {}
         self._mounted: dict[str, MountResult] = {}
         self._mount_sequence: list[str] = []
@@ -117,13 +125,25 @@ class FeatureRegistry:
         self.ready_event: Event | None = None
 
     # ------------------------------------------------------------------ registration
+    @property
+    def catalog(self) -> SpecCatalog:
+        """Every declared event type, by declarer (the kernel's and the registered features')."""
+        return self.bus.catalog
+
     def register(self, feature: Feature | Mapping[str, Any]) -> Feature:
-        """Validate and add a feature; order does not matter, mounting sorts it out."""
+        """Validate and add a feature; order does not matter, mounting sorts it out.
+
+        Its settings overrides are checked against its settings record and its event specs against
+        every other declarer's, so a bad override or a type declared twice is refused here.
+        """
         f = as_feature(feature)
         if f.id in self._features:
             raise DuplicateFeatureError(f.id)
+        record = apply_settings(f.id, f.settings, self._overrides.get(f.id))
+        self.catalog.declare(f.id, f.emitted_events)
         self._features[f.id] = f
-        self._contexts[f.id] = FeatureContext(f, registry=self, settings=self._settings_for(f))
+        self._records[f.id] = record
+        self._contexts[f.id] = self._new_context(f)
         self._call_on_register(f)
         log.info("feature registered: %s", f.id)
         return f
@@ -137,13 +157,24 @@ class FeatureRegistry:
         if users:
             raise FeatureContractError(f"feature {feature_id!r} is needed by {', '.join(users)}", feature_id=feature_id)
         del self._features[feature_id]
+        self.catalog.withdraw(feature_id)
+        self._records.pop(feature_id, None)
         self._contexts.pop(feature_id, None)
         self._register_failed.pop(feature_id, None)
         self._pending_register.pop(feature_id, None)
         return f
 
-    def _settings_for(self, f: Feature) -> dict[str, Any]:
-        return {**f.settings, **self._settings.get(f.id, {})}
+    def settings_for(self, feature_id: str) -> Any:
+        """The feature's settings record, overrides applied (None for a feature without settings)."""
+        self.get(feature_id)
+        return self._records[feature_id]
+
+    def _new_context(self, f: Feature) -> FeatureContext:
+        snapshots = {aid: snap for aid, snap in self.saved_snapshots.items()
+                     if snap.get("feature", aid) == f.id}
+        return FeatureContext(f, bus=self.bus, actors=self.actors, metrics=self.metrics,
+                              settings=self._records[f.id], state_dir=self.state_dir, resolve=self.mount_result,
+                              saved_snapshots=snapshots)
 
     def _call_on_register(self, f: Feature) -> None:
         self._register_failed.pop(f.id, None)
@@ -224,8 +255,22 @@ class FeatureRegistry:
         """
         report = MountReport(order=self.order())
         await self._mount_in_order(report.order, report)
+        report.unheard = self.unheard()
+        for fid, types in report.unheard.items():
+            log.warning("feature %s subscribes to %s, which no mounted feature declares", fid, ", ".join(types))
         self.last_report = report
         return report
+
+    def unheard(self) -> dict[str, list[str]]:
+        """Subscribed types that no mounted feature (nor the kernel) declares, by subscriber."""
+        out: dict[str, list[str]] = {}
+        for fid in self._mounted:
+            missing = [t for t in self._features[fid].subscribed_events
+                       if (owner := self.catalog.owner(t)) is None or (owner != KERNEL and owner not in self._mounted
+                                                                       and owner != "user")]
+            if missing:
+                out[fid] = missing
+        return out
 
     async def _mount_in_order(self, order: list[str], report: MountReport) -> None:
         for fid in order:
@@ -274,7 +319,7 @@ class FeatureRegistry:
 
     async def _mount_one(self, fid: str, report: MountReport) -> str | None:
         f = self._features[fid]
-        ctx = self._contexts[fid] = FeatureContext(f, registry=self, settings=self._settings_for(f))
+        ctx = self._contexts[fid] = self._new_context(f)
         pending = self._pending_register.pop(fid, None)
         if pending is not None:
             try:
@@ -285,12 +330,14 @@ class FeatureRegistry:
             return self._register_failed[fid]
         started = time.perf_counter()
         try:
+            for dep, protocol in f.requires.items():
+                check_service(fid, dep, self._mounted[dep].service, protocol)
             result = f.on_mount(ctx)  # type: ignore[misc]
             if inspect.isawaitable(result):
                 result = await result
             result = await self._check_mount_result(f, ctx, result)
         except Exception as exc:  # noqa: BLE001 - the error boundary
-            self._cleanup(fid)
+            await self._cleanup(fid)
             return self._hook_failed(fid, "mount", exc)
         elapsed = (time.perf_counter() - started) * 1000.0
         report.durations_ms[fid] = elapsed
@@ -347,9 +394,7 @@ class FeatureRegistry:
         if actor is not None:
             def to_actor(event: Event) -> None:
                 count(event)
-                data = dict(event.payload)
-                data["bus_event"] = event
-                actor.send(event.type, **data)
+                actor.send(event.type, bus_event=event)
             return to_actor
 
         def to_handler(event: Event) -> Any:
@@ -390,7 +435,7 @@ class FeatureRegistry:
                     await result
             except Exception as exc:  # noqa: BLE001 - unmount always completes
                 self._hook_failed(fid, "unmount", exc)
-        self._cleanup(fid)
+        await self._cleanup(fid)
         self._mounted.pop(fid, None)
         if fid in self._mount_sequence:
             self._mount_sequence.remove(fid)
@@ -403,9 +448,10 @@ class FeatureRegistry:
         self.bus.dispatch(FEATURE_UNMOUNTED, {"feature": fid}, Priority.MEDIUM, source="kernel")
         log.info("feature unmounted: %s", fid)
 
-    def _cleanup(self, fid: str) -> None:
-        """Whatever a feature left behind (subscriptions, actors) goes with it."""
+    async def _cleanup(self, fid: str) -> None:
+        """Whatever a feature left behind (subscriptions, actors, tasks) goes with it."""
         self.bus.unsubscribe_owner(fid)
+        await self._contexts[fid].cancel_tasks()
         for actor in self.actors.all(feature=fid):
             if actor.id in self.actors:
                 self.actors.unregister(actor.id)
@@ -418,16 +464,24 @@ class FeatureRegistry:
         leaves the running app untouched.
         """
         new = as_feature(feature)
-        self.get(new.id)
+        old = self.get(new.id)
         trial = {fid: f.dependencies for fid, f in self._features.items()}
         trial[new.id] = new.dependencies
         order = topological_order(trial)
+        record = apply_settings(new.id, new.settings, self._overrides.get(new.id))
+        self.catalog.withdraw(new.id)
+        try:
+            self.catalog.declare(new.id, new.emitted_events)
+        except Exception:
+            self.catalog.declare(new.id, old.emitted_events)
+            raise
         was_mounted = new.id in self._mounted
         affected = [new.id] + [fid for fid in self.dependents(new.id) if fid in self._mounted]
         if was_mounted:
             await self.unmount(new.id)
         self._features[new.id] = new
-        self._contexts[new.id] = FeatureContext(new, registry=self, settings=self._settings_for(new))
+        self._records[new.id] = record
+        self._contexts[new.id] = self._new_context(new)
         self._pending_register.pop(new.id, None)
         self._call_on_register(new)
         self.metrics.increment(feature_metric(new.id, "reloads"))
@@ -439,7 +493,10 @@ class FeatureRegistry:
 
     # ------------------------------------------------------------------ errors and views
     def _hook_failed(self, fid: str, phase: str, exc: BaseException) -> str:
-        why = f"on_{phase} raised {type(exc).__name__}: {exc}"
+        if isinstance(exc, ServiceContractError):
+            why = str(exc)
+        else:
+            why = f"on_{phase} raised {type(exc).__name__}: {exc}"
         if phase == "register":
             self._register_failed[fid] = why
         self.metrics.increment(feature_metric(fid, "errors"))

@@ -18,6 +18,8 @@ class MountReport:
     skipped: dict[str, str] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)
     durations_ms: dict[str, float] = field(default_factory=dict)
+    #: Subscribed types that no mounted feature declares, by subscriber: nothing will ever send them.
+    unheard: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def degraded(self) -> bool:
@@ -32,6 +34,7 @@ class MountReport:
         out += [f"failed  {fid}: {why}" for fid, why in self.failed.items()]
         out += [f"skipped {fid}: {why}" for fid, why in self.skipped.items()]
         out += [f"disabled {fid}" for fid in self.disabled]
+        out += [f"unheard {fid}: nothing declares {', '.join(types)}" for fid, types in self.unheard.items()]
         return out
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 import importlib
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,9 +67,12 @@ def test_all_is_sorted_and_lists_exactly_the_public_names(package):
             return str(getattr(value, "__module__", "")).startswith(root)
         return True
 
+    # A lazy package (PEP 562 ``__getattr__``) lists the names it has not loaded yet in ``__dir__``.
+    names = set(vars(module)) | (set(dir(module)) if "__getattr__" in vars(module) else set())
     public = {
-        name for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, type(sys)) and defined_here(value)
+        name for name in names
+        if not name.startswith("_") and not isinstance(value := getattr(module, name), type(sys))
+        and defined_here(value)
     }
     public |= {name for name in ("__version__",) if hasattr(module, name)}
     assert set(exported) == public, f"__all__ differs: missing {public - set(exported)}, extra {set(exported) - public}"
@@ -81,3 +85,25 @@ def test_error_classes_share_one_base_per_package():
 
     errors = [getattr(chatkernel, n) for n in chatkernel.__all__ if n.endswith("Error")]
     assert all(issubclass(e, chatkernel.ChatKernelError) for e in errors)
+
+
+def test_python_statemachine_internals_are_touched_in_one_module_only():
+    """`_engine`, `_processing`, `_invoke_manager` and the engine's hooks stay behind chatkernel/_engine.py."""
+    private = re.compile(r"(?<=[\w)])\._engine\b|\b_processing\b|_invoke_manager|_on_error_handler"
+                         r"|_send_error_execution|_get_engine|statemachine\.engines|statemachine\.invoke")
+    offenders = []
+    for top in PACKAGES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path == ROOT / "chatkernel" / "_engine.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if private.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_kernel_layers_contract_counts_type_checking_imports():
+    config = (ROOT / ".importlinter").read_text(encoding="utf-8")
+    assert "exclude_type_checking_imports = False" in config
+    assert "[importlinter:contract:kernel-layers]" in config
+    assert "[importlinter:contract:features-not-relay-server]" in config

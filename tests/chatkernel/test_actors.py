@@ -54,7 +54,7 @@ class Chat(Machine):
         await self.actor.spawn(Conversation(contact), f"conv-{contact}", type="conversation")
 
     def forward(self, sender, **_):
-        self.actor.system.send(f"conv-{sender}", "MESSAGE_RECEIVED", sender=self.actor.id)
+        self.actor.send_to(f"conv-{sender}", "MESSAGE_RECEIVED")
 
     def note(self, contact, unread, **_):
         self.badges[contact] = unread
@@ -68,17 +68,26 @@ class Poller(Machine):
     STOP = polling.to(stopped)
     TICK = polling.to(None, on="tick")
 
-    def __init__(self, **kw):
+    def __init__(self, *, want=5, **kw):
         self.ticks = 0
+        self.want = want
+        self.enough = asyncio.Event()
+        self.cancelled = asyncio.Event()
         super().__init__(**kw)
 
     async def poll(self, ctx):
-        while True:
-            await asyncio.sleep(0.001)
-            await ctx.send("TICK")
+        try:
+            while True:
+                await asyncio.sleep(0)
+                await ctx.send("TICK")
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
 
     def tick(self, **_):
         self.ticks += 1
+        if self.ticks >= self.want:
+            self.enough.set()
 
 
 async def test_actor_lifecycle_send_in_order_and_inspection():
@@ -142,14 +151,12 @@ async def test_invoke_streams_and_stop_cancels_invoked_work():
     system = ActorRegistry()
     poller = await system.spawn(Poller(), "poller")
     poller.send("START")
-    for _ in range(200):
-        await asyncio.sleep(0.002)
-        if poller.machine.ticks >= 5:
-            break
-    assert poller.machine.ticks >= 5
+    await asyncio.wait_for(poller.machine.enough.wait(), 5)
     system.unregister("poller")
+    await asyncio.wait_for(poller.machine.cancelled.wait(), 5)
     ticks = poller.machine.ticks
-    await asyncio.sleep(0.02)
+    for _ in range(50):
+        await asyncio.sleep(0)
     assert poller.machine.ticks == ticks  # no event after stop
 
 
@@ -222,13 +229,15 @@ async def test_fire_from_ui_callbacks_and_threads():
     await toggle.settle()
     assert toggle.state == ["on"]
     await asyncio.to_thread(fire, toggle, "FLIP")
-    await asyncio.sleep(0.01)
+    for _ in range(10):  # the hand-over from the thread is a loop callback
+        await asyncio.sleep(0)
     await toggle.settle()
-    assert toggle.state == ["off"]
+    assert toggle.state == ["off"] and toggle.machine.flips == 2
     bare = Toggle()
     await bare.activate_initial_state()
     fire(bare, "FLIP")
-    await asyncio.sleep(0.01)
+    for _ in range(10):  # a scheduled coroutine on a bare machine
+        await asyncio.sleep(0)
     assert list(bare.configuration_values) == ["on"]
     with pytest.raises(TypeError):
         fire("not an actor", "FLIP")  # type: ignore[arg-type]
@@ -261,13 +270,77 @@ async def test_regression_targetless_transition_keeps_single_invoke():
     """Pitfall from the brief: internal self-transitions restart invokes without cancelling the
     old one. Machines use targetless transitions; after many TICKs only one poll task runs."""
     system = ActorRegistry()
-    poller = await system.spawn(Poller(), "poller")
+    poller = await system.spawn(Poller(want=10), "poller")
     poller.send("START")
-    for _ in range(200):
-        await asyncio.sleep(0.002)
-        if poller.machine.ticks >= 10:
-            break
+    await asyncio.wait_for(poller.machine.enough.wait(), 5)
     invocations = poller.machine._engine._invoke_manager._active.values()
     running = [inv for inv in invocations if inv.task is not None and not inv.task.done()]
     assert poller.machine.ticks >= 10 and len(running) == 1
     system.unregister("poller")
+
+
+async def test_send_to_records_the_sender():
+    system = ActorRegistry()
+    records = []
+    system.inspect(records.append)
+    sender = await system.spawn(Toggle(), "sender")
+    target = await system.spawn(Toggle(), "target")
+    sender.send_to("target", "FLIP", note="hi")
+    await system.settle()
+    assert target.state == ["on"] and sender.state == ["off"]
+    [received] = [r for r in records if r.kind == "actor.event" and r.actor == "target"]
+    assert received.data["sender"] == "sender" and received.data["data"]["note"] == "hi"
+    with pytest.raises(ActorError, match="not registered"):
+        sender.send_to("nobody", "FLIP")
+    with pytest.raises(ActorError, match="has no parent"):
+        sender.send_parent("FLIP")
+
+
+async def test_snapshot_names_the_feature():
+    system = ActorRegistry()
+    toggle = await system.spawn(Toggle(), "toggle", feature="demo")
+    loose = await system.spawn(Toggle(), "loose")
+    assert toggle.snapshot()["feature"] == "demo" and loose.snapshot()["feature"] is None
+
+
+async def test_emit_goes_through_the_emitter_or_straight_on_the_bus():
+    bus = EventBus()
+    seen = []
+    bus.subscribe("TOGGLE_FLIPPED", seen.append)
+    system = ActorRegistry(bus=bus)
+    plain = await system.spawn(Toggle(), "plain", feature="demo")
+    event = plain.emit("TOGGLE_FLIPPED", {"on": True})
+    await bus.drain()
+    assert seen == [event] and event.source == "demo" and event.priority.name == "MEDIUM"
+
+    calls = []
+
+    def emitter(event_type, payload=None, priority=None):
+        calls.append((event_type, payload, priority))
+        return "emitted"
+
+    parent = await system.spawn(Toggle(), "parent", feature="demo", emitter=emitter)
+    assert parent.emit("TOGGLE_FLIPPED", {"on": False}, "LOW") == "emitted"
+    child = await parent.spawn(Toggle(), "child")
+    assert child.emitter is emitter and system.info("child").feature == "demo"  # children emit as the feature
+    child.emit("TOGGLE_FLIPPED")
+    assert calls == [("TOGGLE_FLIPPED", {"on": False}, "LOW"), ("TOGGLE_FLIPPED", None, None)]
+
+    busless = await ActorRegistry().spawn(Toggle(), "busless")
+    with pytest.raises(ActorError, match="no bus"):
+        busless.emit("TOGGLE_FLIPPED")
+
+
+async def test_restore_passes_the_emitter_and_rejects_non_mappings():
+    system = ActorRegistry()
+    toggle = await system.spawn(Toggle(), "toggle")
+    snap = toggle.snapshot()
+    system.unregister("toggle")
+
+    def emitter(*args):
+        return args
+
+    restored = await system.restore(snap, Toggle, feature="demo", emitter=emitter)
+    assert restored.emitter is emitter and system.info("toggle").feature == "demo"
+    with pytest.raises(SnapshotError, match="mapping"):
+        await system.restore(["not", "a", "snapshot"], Toggle, actor_id="x")  # type: ignore[arg-type]

@@ -4,7 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatkernel import FEATURE_ERROR, Event, EventBus, InvalidEventError, Priority
+from chatkernel import (
+    FEATURE_ERROR,
+    Event,
+    EventBus,
+    EventSpec,
+    InvalidEventError,
+    PayloadError,
+    Priority,
+    SpecCatalog,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -61,6 +70,8 @@ async def test_handler_error_is_isolated_and_reported_as_feature_error():
     [err] = errors
     assert err.priority is Priority.HIGH and err.cause == sent.id and err.source == "kernel"
     assert err.payload["feature"] == "broken" and err.payload["error"] == "boom"
+    assert err.payload["event_type"] == "ITEM_QUEUED" and err.payload["event_id"] == sent.id
+    assert err.payload["phase"] == "handler" and err.payload["error_type"] == "ValueError"
     assert bus.metrics.get("feature.broken.errors") == 1
     assert bus.errors.items()[0].error_type == "ValueError"
 
@@ -224,6 +235,90 @@ def test_stats_render_as_text_and_html():
     text = str(bus.stats())
     assert "HIGH" in text and "limit" in text
     assert "<table" in bus.stats()._repr_html_()
+
+
+async def test_failure_outside_an_event_has_no_event_type_or_id():
+    bus = EventBus(strict=True)  # the kernel's own FEATURE_ERROR payload must pass its spec
+    errors = []
+    bus.subscribe(FEATURE_ERROR, errors.append)
+    bus.report_failure("worker", None, RuntimeError("lost"))
+    await bus.drain()
+    [err] = errors
+    assert err.payload["event_type"] is None and err.payload["event_id"] is None
+    assert err.payload["feature"] == "worker" and err.payload["error"] == "lost"
+    failure = bus.errors.items()[0]
+    assert failure.event_type is None and failure.event_id is None
+
+
+ITEM_QUEUED = EventSpec("ITEM_QUEUED", "LOW", "an item joined the queue", {"n": int})
+
+
+def strict_bus():
+    catalog = SpecCatalog()
+    catalog.declare("test", [ITEM_QUEUED])
+    return EventBus(strict=True, catalog=catalog)
+
+
+async def test_a_bare_bus_is_lenient_and_takes_spec_priorities():
+    bus = EventBus()
+    assert not bus.strict
+    bus.catalog.declare("test", [ITEM_QUEUED])
+    assert bus.dispatch("ITEM_QUEUED", {"n": 1}).priority is Priority.LOW
+    assert bus.dispatch("ITEM_QUEUED", {"n": "not checked"}, "HIGH").priority is Priority.HIGH
+    assert bus.dispatch("ITEM_DONE").priority is Priority.MEDIUM  # undeclared
+    assert bus.dispatch(FEATURE_ERROR, {}).priority is Priority.HIGH  # the kernel's spec
+
+
+async def test_strict_bus_checks_type_priority_and_payload():
+    bus = strict_bus()
+    seen = []
+    bus.subscribe("ITEM_QUEUED", seen.append)
+    with pytest.raises(InvalidEventError, match="ITEM_DONE has no spec") as info:
+        bus.dispatch("ITEM_DONE")
+    assert info.value.event_type == "ITEM_DONE" and not isinstance(info.value, PayloadError)
+    with pytest.raises(InvalidEventError, match="declared LOW, dispatched HIGH"):
+        bus.dispatch("ITEM_QUEUED", {"n": 1}, Priority.HIGH)
+    with pytest.raises(PayloadError) as bad:
+        bus.dispatch("ITEM_QUEUED", {"n": True})
+    assert (bad.value.field, bad.value.expected, bad.value.got) == ("n", "int", True)
+    with pytest.raises(PayloadError) as missing:
+        bus.dispatch("ITEM_QUEUED")
+    assert missing.value.missing and missing.value.field == "n"
+    assert bus.pending == 0 and bus.stats().dropped == {"HIGH": 0, "MEDIUM": 0, "LOW": 0}
+    bus.dispatch("ITEM_QUEUED", {"n": 1})
+    bus.dispatch("ITEM_QUEUED", {"n": 2}, "low")
+    await bus.drain()
+    assert [e.payload["n"] for e in seen] == [1, 2] and seen[0].priority is Priority.LOW
+
+
+async def test_strict_bus_reports_handler_failures_with_a_valid_feature_error():
+    bus = strict_bus()
+    errors = []
+    bus.subscribe("ITEM_QUEUED", lambda e: 1 / 0)  # no owner: feature None
+    bus.subscribe(FEATURE_ERROR, errors.append)
+    sent = bus.dispatch("ITEM_QUEUED", {"n": 1})
+    await bus.drain()
+    [err] = errors
+    assert err.payload["feature"] is None and err.payload["event_id"] == sent.id
+    assert err.payload["error_type"] == "ZeroDivisionError"
+
+
+async def test_busy_while_events_are_queued_or_async_handlers_run():
+    bus = EventBus()
+    release = asyncio.Event()
+
+    async def slow(event):
+        await release.wait()
+
+    bus.subscribe("ITEM_QUEUED", slow)
+    assert not bus.busy
+    bus.dispatch("ITEM_QUEUED")
+    assert bus.busy and bus.pending == 1
+    await asyncio.sleep(0)  # the batch runs: delivered, the handler became a task
+    assert bus.pending == 0 and bus.busy  # the handler's task is still running
+    release.set()
+    await bus.drain()
+    assert not bus.busy
 
 
 events = st.lists(st.sampled_from(list(Priority)), min_size=1, max_size=300)

@@ -1,9 +1,11 @@
 """The console command, run as a user would: a subprocess, exit codes, stdout and stderr."""
 
+import json
 import subprocess
 import sys
 import textwrap
 
+import jsonschema
 import pytest
 
 from chatkernel import __version__
@@ -28,8 +30,13 @@ def test_version():
 @pytest.fixture
 def demo_module(tmp_path):
     (tmp_path / "demo_features.py").write_text(textwrap.dedent("""
-        from chatkernel import Feature
-        crypto = Feature(id="crypto", name="Crypto", on_mount=lambda ctx: None)
+        from typing import NotRequired
+        from chatkernel import EventSpec, Feature
+        KEY_ROTATED = EventSpec("KEY_ROTATED", "HIGH", "this user's key was replaced",
+                                {"key_id": str, "previous": NotRequired[str]})
+        crypto = Feature(id="crypto", name="Crypto", on_mount=lambda ctx: None, emitted_events=[KEY_ROTATED])
+        impostor = Feature(id="impostor", name="Impostor", on_mount=lambda ctx: None,
+                           emitted_events=[EventSpec("MESSAGE_RECEIVED", "LOW", "not really")])
         chat = Feature(id="chat", name="Chat", dependencies=["crypto"], on_mount=lambda ctx: None)
         loop_a = Feature(id="loop-a", name="A", dependencies=["loop-b"], on_mount=lambda ctx: None)
         loop_b = Feature(id="loop-b", name="B", dependencies=["loop-a"], on_mount=lambda ctx: None)
@@ -57,6 +64,14 @@ def test_graph_formats(demo_module):
     (["graph", "--feature", "demo_features:loop_a", "--feature", "demo_features:loop_b"], 1,
      "dependency cycle: loop-a -> loop-b -> loop-a"),
     (["lab", "--notebook-dir", "/no/such/dir"], 2, "does not exist"),
+    (["events", "--feature", "nope"], 2, "expects MODULE:ATTRIBUTE"),
+    (["events", "--feature", "no_such_module:x"], 2, "cannot import 'no_such_module'"),
+    (["events", "--feature", "demo_features:missing"], 2, "has no attribute 'missing'"),
+    (["events", "--feature", "demo_features:textwrap"], 1, "expected a Feature"),
+    (["events", "--feature", "demo_features:impostor"], 1,
+     "event MESSAGE_RECEIVED is declared by both 'signaling' and 'impostor'"),
+    (["events", "--no-installed", "--feature", "demo_features:crypto", "--feature", "demo_features:crypto"], 1,
+     "feature 'crypto' is already registered"),
 ])
 def test_errors_are_one_line_without_traceback(demo_module, args, code, message):
     (demo_module / "demo_features.py").write_text(
@@ -69,7 +84,8 @@ def test_errors_are_one_line_without_traceback(demo_module, args, code, message)
 
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
-    assert "graph" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "graph" in out and "events" in out
 
 
 def test_lab_builds_a_loopback_jupyterlab_command(monkeypatch, tmp_path):
@@ -87,3 +103,56 @@ def test_lab_builds_a_loopback_jupyterlab_command(monkeypatch, tmp_path):
 def test_graph_includes_installed_features():
     done = run("graph", "--format", "text")
     assert done.returncode == 0 and "signaling [registered]" in done.stdout.splitlines()
+
+
+def test_events_table_lists_kernel_and_given_features(demo_module):
+    done = run("events", "--no-installed", "--feature", "demo_features:crypto", env_path=demo_module)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["TYPE", "PRIORITY", "DECLARED", "BY", "FIELDS", "MEANING"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == {"APP_READY", "APP_SHUTDOWN", "FEATURE_ERROR", "FEATURE_MOUNTED", "FEATURE_UNMOUNTED",
+                         "KEY_ROTATED"}
+    assert rows["KEY_ROTATED"].split()[:3] == ["KEY_ROTATED", "HIGH", "crypto"]
+    assert "key_id: str, previous?: str" in rows["KEY_ROTATED"]
+    assert rows["KEY_ROTATED"].endswith("this user's key was replaced")
+    assert rows["APP_SHUTDOWN"].split()[:4] == ["APP_SHUTDOWN", "HIGH", "kernel", "-"]
+    assert list(rows) == sorted(rows)
+    # the columns line up: every row's meaning starts where the header's does
+    start = lines[0].index("MEANING")
+    assert all(line[start - 2:start] == "  " and line[start] != " " for line in lines[1:])
+
+
+def test_events_json_is_the_catalogue_schema_of_installed_features():
+    done = run("events", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    jsonschema.Draft202012Validator.check_schema(doc)
+    received = doc["$defs"]["MESSAGE_RECEIVED"]
+    assert received["x-declared-by"] == "signaling" and received["x-priority"] == "HIGH"
+    assert received["properties"]["sender"] == {"type": "string"} and "from" not in received["properties"]
+    assert "sender" in received["required"]
+    assert doc["$defs"]["APP_READY"]["x-declared-by"] == "kernel"
+    assert doc["$defs"]["SIGNALING_URL_CHANGED"]["x-declared-by"] == "settings"
+    message = jsonschema.Draft202012Validator({"$ref": "#/$defs/MESSAGE_RECEIVED", "$defs": doc["$defs"]})
+    assert message.is_valid({"relay_id": "r1", "sender": "alice", "ts": 1, "payload": {"text": "hi"}})
+    assert not message.is_valid({"relay_id": "r1", "from": "alice", "ts": 1, "payload": {}})
+
+
+def test_events_json_includes_given_features(demo_module):
+    done = run("events", "--format", "json", "--feature", "demo_features:crypto", env_path=demo_module)
+    assert done.returncode == 0, done.stderr
+    defs = json.loads(done.stdout)["$defs"]
+    assert defs["KEY_ROTATED"]["x-declared-by"] == "crypto" and defs["KEY_ROTATED"]["required"] == ["key_id"]
+    assert "MESSAGE_RECEIVED" in defs  # installed ones too, unless --no-installed
+
+
+def test_events_in_process(capsys, demo_module, monkeypatch):
+    monkeypatch.syspath_prepend(str(demo_module))
+    try:
+        assert main(["events", "--no-installed", "--format", "json", "--feature", "demo_features:crypto"]) == 0
+    finally:
+        sys.modules.pop("demo_features", None)
+    defs = json.loads(capsys.readouterr().out)["$defs"]
+    assert sorted(defs) == ["APP_READY", "APP_SHUTDOWN", "FEATURE_ERROR", "FEATURE_MOUNTED", "FEATURE_UNMOUNTED",
+                            "KEY_ROTATED"]

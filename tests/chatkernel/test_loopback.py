@@ -5,7 +5,8 @@ import pytest
 from chatkernel import is_loopback_host
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.5.6.7", "::1", "localhost", "LOCALHOST", "localhost."])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.5.6.7", "::1", "::ffff:127.0.0.1", "localhost", "LOCALHOST",
+                                  "localhost."])
 def test_loopback_addresses_and_localhost_count(host):
     assert is_loopback_host(host)
 

@@ -100,3 +100,32 @@ def test_configure_logging_is_idempotent():
     assert len(ours) == 1 and logger.level == logging.INFO
     with pytest.raises(ValueError):
         configure_logging("LOUD")
+
+
+@pytest.mark.parametrize("value, strict", [("1", True), ("true", True), (" ON ", True), ("0", False), ("", False),
+                                           ("no", False)])
+def test_strict_default_reads_the_environment(monkeypatch, value, strict):
+    from chatkernel import STRICT_ENV, strict_default
+
+    monkeypatch.setenv(STRICT_ENV, value)
+    assert strict_default() is strict
+
+
+def test_bootstrap_strictness_follows_the_environment_unless_given(monkeypatch):
+    import asyncio
+
+    from chatkernel import STRICT_ENV, bootstrap
+
+    async def strictness(**kw):
+        app = await bootstrap([], **kw)
+        try:
+            return app.bus.strict
+        finally:
+            await app.shutdown()
+
+    monkeypatch.setenv(STRICT_ENV, "1")
+    assert asyncio.run(strictness()) is True
+    assert asyncio.run(strictness(strict=False)) is False
+    monkeypatch.delenv(STRICT_ENV)
+    assert asyncio.run(strictness()) is False
+    assert asyncio.run(strictness(strict=True)) is True
