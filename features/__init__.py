@@ -1,9 +1,14 @@
 """The app's features, one package each (``features/<id>/``).
 
-Each feature package exports its contract as ``feature`` and nothing else public; importing it
-registers nothing. The app's feature list is the ``chatkernel.features`` entry-point table in
-``pyproject.toml`` (the seed's ``bootstrap.js``): ``bootstrap()`` with no arguments discovers and
-registers what it lists, and third-party packages extend it the same way.
+``FEATURES`` below is the app's feature list (the seed's ``bootstrap.js``): one line per
+feature, read when the app boots, so adding a line needs no reinstall. ``bootstrap()`` with no
+arguments registers these and any third-party features installed under the
+``chatkernel.features`` entry-point group. Importing this package imports no feature.
 """
 
-__all__: list[str] = []
+__all__ = ["FEATURES"]
+
+FEATURES = (
+    "features.settings",
+    "features.signaling",
+)

@@ -7,6 +7,7 @@ whenever it changes, and can test a relay URL against its ``/health`` endpoint.
 from chatkernel import Feature
 
 from . import events as _events
+from ._config import SettingsConfig as _SettingsConfig
 from ._mount import mount as _mount
 from ._mount import settings_panel as _settings_panel
 from ._mount import unmount as _unmount
@@ -23,9 +24,5 @@ feature = Feature(
     subscribed_events=_events.SUBSCRIBED,
     emitted_events=_events.EMITTED,
     ui={"SettingsPanel": _settings_panel},
-    settings={
-        "default_signaling_url": "http://127.0.0.1:8765",
-        "test_timeout_s": 3.0,
-        "allow_insecure_remote": False,
-    },
+    settings=_SettingsConfig(),
 )

@@ -12,13 +12,7 @@ async def mount(ctx: FeatureContext) -> MountResult:
     from .machine import SettingsMachine
     from .service import SettingsService
 
-    settings = ctx.settings
-    service = SettingsService(
-        ctx.state_dir,
-        default_signaling_url=settings.get("default_signaling_url", "http://127.0.0.1:8765"),
-        allow_insecure_remote=bool(settings.get("allow_insecure_remote", False)),
-        test_timeout_s=settings.get("test_timeout_s", 3.0),
-    )
+    service = SettingsService(ctx.state_dir, config=ctx.settings)
     actor = await ctx.spawn(SettingsMachine(service))
     return MountResult(actor=actor, service=service)
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
-from chatkernel import is_loopback_host
+from chatkernel.relay.protocol import RelayURLError, check_relay_url
 
 from .errors import InvalidSettingError
 
@@ -20,38 +19,11 @@ KEYS = tuple(DEFAULTS)
 
 
 def check_url(url: object, *, allow_insecure_remote: bool = False, key: str = "signaling_url") -> str:
-    """The URL, normalised (trimmed, no trailing slash), or :class:`InvalidSettingError`."""
-    def refuse(reason: str) -> InvalidSettingError:
-        return InvalidSettingError(key, reason, value=url)
-
-    if not isinstance(url, str):
-        raise refuse(f"must be a string, got {type(url).__name__}")
-    text = url.strip()
-    if not text:
-        raise refuse("is empty (reset to use the default relay)")
-    if any(ch.isspace() for ch in text):
-        raise refuse(f"{text!r} contains whitespace")
-    parts = urlsplit(text)
-    if not parts.scheme or "://" not in text:
-        raise refuse(f"{text!r} has no scheme; start it with https:// or http://")
-    if parts.scheme.lower() not in ("http", "https"):
-        raise refuse(f"scheme must be http or https, got {parts.scheme!r}")
-    if parts.username is not None or parts.password is not None:
-        raise refuse("must not contain credentials (user:password@)")
-    if not parts.hostname:
-        raise refuse(f"{text!r} has no host")
-    if parts.query or "?" in text:
-        raise refuse("must not have a query (?...)")
-    if parts.fragment or "#" in text:
-        raise refuse("must not have a fragment (#...)")
+    """The URL, normalised, or :class:`InvalidSettingError`: the relay's one URL policy, worded for ``key``."""
     try:
-        parts.port
-    except ValueError as exc:
-        raise refuse(f"has an invalid port: {exc}") from None
-    if parts.scheme.lower() == "http" and not allow_insecure_remote and not is_loopback_host(parts.hostname):
-        raise refuse(f"plain http:// is only allowed to a loopback host (127.0.0.0/8, ::1, localhost), "
-                     f"not {parts.hostname!r}; use https:// or set allow_insecure_remote")
-    return text.rstrip("/")
+        return check_relay_url(url, allow_insecure_remote=allow_insecure_remote)
+    except RelayURLError as exc:
+        raise InvalidSettingError(key, exc.reason, value=url) from None
 
 
 def validate(key: str, value: Any, *, allow_insecure_remote: bool = False) -> Any:

@@ -1,21 +1,10 @@
 """The settings feature's communication contract: what it says and what it hears.
 
-Emitted
-    SETTINGS_LOADED        {settings}                                    MEDIUM, once loaded
-    SETTINGS_CHANGED       {key, value, settings}                        MEDIUM, after each persisted change
-    SIGNALING_URL_CHANGED  {url, custom}                                 HIGH, whenever the effective relay
-                           URL changes, and once on APP_READY (so later features learn it)
-    SIGNALING_URL_TESTED   {url, ok, latency_ms, reason, version}        MEDIUM, after each URL test
-    SETTINGS_SAVE_FAILED   {key, reason}                                 HIGH, a change was refused or could
-                           not be written; the previous value is kept
-Heard
-    APP_READY              announce the effective relay URL (after loading, if still loading)
-
-``settings`` is ``{"theme": "light"|"dark"|"system", "notifications": bool,
+``settings`` payloads are ``{"theme": "light"|"dark"|"system", "notifications": bool,
 "signaling_url": str | None}`` (None: the default relay). ``url`` in SIGNALING_URL_CHANGED is
-the effective URL (never None); ``custom`` tells whether the user chose it. ``latency_ms`` is
-the round trip of ``GET <url>/health`` when an answer arrived, else None; ``reason`` is None
-exactly when ``ok``; ``version`` is the relay's reported version, if any.
+the effective URL, already checked against the one relay-URL policy with the
+``allow_insecure_remote`` flag it carries. ``reason`` in SIGNALING_URL_TESTED is None exactly
+when ``ok``.
 
 Commands the settings actor accepts (``fire(actor, ...)`` from UI code)
     SET_THEME(theme) SET_NOTIFICATIONS(enabled) SET_SIGNALING_URL(url) RESET_SIGNALING_URL
@@ -24,8 +13,11 @@ Commands the settings actor accepts (``fire(actor, ...)`` from UI code)
 
 from __future__ import annotations
 
+from typing import Any
+
+from chatkernel import EventSpec
+
 __all__ = [
-    "APP_READY",
     "EMITTED",
     "SETTINGS_CHANGED",
     "SETTINGS_LOADED",
@@ -35,13 +27,21 @@ __all__ = [
     "SUBSCRIBED",
 ]
 
-SETTINGS_LOADED = "SETTINGS_LOADED"
-SETTINGS_CHANGED = "SETTINGS_CHANGED"
-SIGNALING_URL_CHANGED = "SIGNALING_URL_CHANGED"
-SIGNALING_URL_TESTED = "SIGNALING_URL_TESTED"
-SETTINGS_SAVE_FAILED = "SETTINGS_SAVE_FAILED"
-
-APP_READY = "APP_READY"
+SETTINGS_LOADED = EventSpec("SETTINGS_LOADED", "MEDIUM", "the settings were read (or defaulted) and are in use",
+                            {"settings": dict[str, Any]})
+SETTINGS_CHANGED = EventSpec("SETTINGS_CHANGED", "MEDIUM", "one setting was changed and persisted",
+                             {"key": str, "value": Any, "settings": dict[str, Any]})
+SIGNALING_URL_CHANGED = EventSpec(
+    "SIGNALING_URL_CHANGED", "HIGH",
+    "the effective relay URL, whenever it changes and once on APP_READY",
+    {"url": str, "custom": bool, "allow_insecure_remote": bool})
+SIGNALING_URL_TESTED = EventSpec(
+    "SIGNALING_URL_TESTED", "MEDIUM", "the outcome of probing a relay URL's /health",
+    {"url": str, "ok": bool, "latency_ms": float | None, "reason": str | None, "version": str | None})
+SETTINGS_SAVE_FAILED = EventSpec("SETTINGS_SAVE_FAILED", "HIGH",
+                                 "a change was refused or could not be written; the previous value is kept",
+                                 {"key": str | None, "reason": str})
 
 EMITTED = (SETTINGS_LOADED, SETTINGS_CHANGED, SIGNALING_URL_CHANGED, SIGNALING_URL_TESTED, SETTINGS_SAVE_FAILED)
-SUBSCRIBED = (APP_READY,)
+#: APP_READY: announce the effective relay URL (after loading, if still loading).
+SUBSCRIBED = ("APP_READY",)

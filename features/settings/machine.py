@@ -14,7 +14,7 @@ from typing import Any
 from statemachine import State
 from statemachine.transition_list import TransitionList
 
-from chatkernel import Machine, Priority
+from chatkernel import Machine
 
 from . import events as ev
 from .errors import InvalidSettingError, SettingsError
@@ -96,17 +96,11 @@ class SettingsMachine(Machine):
         Invoked work reports back from its own task, outside the actor's mailbox, so the actor
         looking idle does not mean this machine is done.
         """
-        lock = getattr(self._engine, "_processing", None)
-        stepping = bool(lock is not None and lock.locked())
-        return stepping or bool(self.pending) or not (self.idle.is_active or self.error.is_active)
+        return self.is_stepping() or bool(self.pending) or not (self.idle.is_active or self.error.is_active)
 
     def is_busy(self) -> bool:
         """What ``Actor.settle()`` waits for: a rest in idle or error with nothing queued."""
         return self.busy
-
-    def _emit(self, event_type: str, payload: dict[str, Any], priority: Priority = Priority.MEDIUM) -> None:
-        if self.actor is not None:
-            self.actor.emit(event_type, payload, priority)
 
     def _requested(self, event: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
         """The (key, validated value) a change command asks for."""
@@ -159,7 +153,7 @@ class SettingsMachine(Machine):
                 reason = "refused"  # pragma: no cover - only reached when change_ok said no
             except SettingsError as exc:
                 reason = getattr(exc, "reason", str(exc))
-        self._emit(ev.SETTINGS_SAVE_FAILED, {"key": key, "reason": reason}, Priority.HIGH)
+        self.emit(ev.SETTINGS_SAVE_FAILED, {"key": key, "reason": reason})
 
     def refuse_test(self, url: str | None = None, **_: Any) -> None:
         target = url if url is not None else self.service.effective_signaling_url
@@ -177,8 +171,9 @@ class SettingsMachine(Machine):
         self._announce()
 
     def _announce(self) -> None:
-        self._emit(ev.SIGNALING_URL_CHANGED, {"url": self.service.effective_signaling_url,
-                                              "custom": self.service.custom_signaling_url}, Priority.HIGH)
+        self.emit(ev.SIGNALING_URL_CHANGED, {"url": self.service.effective_signaling_url,
+                                             "custom": self.service.custom_signaling_url,
+                                             "allow_insecure_remote": self.service.allow_insecure_remote})
 
     # ------------------------------------------------------------------ invoked work
     async def on_invoke_loading(self, **_: Any) -> dict[str, Any]:
@@ -194,7 +189,7 @@ class SettingsMachine(Machine):
     # ------------------------------------------------------------------ results
     def loaded(self, **_: Any) -> None:
         self.last_error = None
-        self._emit(ev.SETTINGS_LOADED, {"settings": self.service.settings})
+        self.emit(ev.SETTINGS_LOADED, {"settings": self.service.settings})
         if self.app_ready:
             self._announce()
 
@@ -202,7 +197,7 @@ class SettingsMachine(Machine):
         self.last_error = str(error) if isinstance(error, SettingsError) else f"{type(error).__name__}: {error}"
         for job in self.pending:  # nothing waits on a machine that cannot save: say so now
             if job["kind"] == "change":
-                self._emit(ev.SETTINGS_SAVE_FAILED, {"key": job["key"], "reason": self._not_loaded()}, Priority.HIGH)
+                self.emit(ev.SETTINGS_SAVE_FAILED, {"key": job["key"], "reason": self._not_loaded()})
             else:
                 self.refuse_test(job["url"])
         self.pending.clear()
@@ -212,7 +207,7 @@ class SettingsMachine(Machine):
         before = self.service.effective_signaling_url
         self.service.apply(job["key"], job["value"])
         settings = self.service.settings
-        self._emit(ev.SETTINGS_CHANGED, {"key": job["key"], "value": settings[job["key"]], "settings": settings})
+        self.emit(ev.SETTINGS_CHANGED, {"key": job["key"], "value": settings[job["key"]], "settings": settings})
         url = self.service.effective_signaling_url
         if url != before:
             if self.last_test is not None and self.last_test.get("url") != url:
@@ -222,8 +217,8 @@ class SettingsMachine(Machine):
     def save_failed(self, error: BaseException | None = None, **_: Any) -> None:
         job, self.job = self.job or {}, None
         reason = getattr(error, "reason", None) if isinstance(error, SettingsError) else None
-        self._emit(ev.SETTINGS_SAVE_FAILED, {
-            "key": job.get("key"), "reason": reason or f"{type(error).__name__}: {error}"}, Priority.HIGH)
+        self.emit(ev.SETTINGS_SAVE_FAILED, {
+            "key": job.get("key"), "reason": reason or f"{type(error).__name__}: {error}"})
 
     def tested(self, data: UrlTestResult | None = None, **_: Any) -> None:
         self.job = None
@@ -237,4 +232,4 @@ class SettingsMachine(Machine):
 
     def _report_test(self, result: UrlTestResult) -> None:
         self.last_test = result.as_payload()
-        self._emit(ev.SIGNALING_URL_TESTED, result.as_payload())
+        self.emit(ev.SIGNALING_URL_TESTED, result.as_payload())

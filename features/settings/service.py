@@ -8,29 +8,29 @@ writing defaults over it would silently lose the user's settings.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import json
-import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from chatkernel import write_atomic
+from chatkernel.relay.protocol import SERVICE_NAME
+
+from ._config import SettingsConfig
 from ._validation import DEFAULTS, KEYS, check_url, validate
 from .errors import InvalidSettingError, SettingsFileError, SettingsSaveError
 
-__all__ = ["FILE_FORMAT", "FILE_NAME", "SERVICE_NAME", "SettingsService", "UrlTestResult"]
+__all__ = ["FILE_FORMAT", "FILE_NAME", "SettingsService", "UrlTestResult"]
 
 FILE_NAME = "settings.json"
 FILE_FORMAT = 1
-SERVICE_NAME = "chat-signaling"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +50,18 @@ class UrlTestResult:
 class SettingsService:
     """The current settings and how they reach the disk and the network."""
 
-    def __init__(self, state_dir: Path | None, *, default_signaling_url: str = "http://127.0.0.1:8765",
-                 allow_insecure_remote: bool = False, test_timeout_s: float = 3.0):
-        self.allow_insecure_remote = bool(allow_insecure_remote)
-        self.default_signaling_url = check_url(default_signaling_url, key="default_signaling_url",
+    def __init__(self, state_dir: Path | None, config: SettingsConfig | None = None, **overrides: Any):
+        """``config`` is the feature's settings record; ``overrides`` replace single fields of it."""
+        config = replace(config or SettingsConfig(), **overrides)
+        self.config = config
+        self.allow_insecure_remote = bool(config.allow_insecure_remote)
+        self.default_signaling_url = check_url(config.default_signaling_url, key="default_signaling_url",
                                                allow_insecure_remote=self.allow_insecure_remote)
-        if isinstance(test_timeout_s, bool) or not isinstance(test_timeout_s, (int, float)) or not test_timeout_s > 0:
-            raise InvalidSettingError("test_timeout_s", f"must be a positive number of seconds, got {test_timeout_s!r}",
-                                      value=test_timeout_s)
-        self.test_timeout_s = float(test_timeout_s)
+        timeout = config.test_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidSettingError("test_timeout_s", f"must be a positive number of seconds, got {timeout!r}",
+                                      value=timeout)
+        self.test_timeout_s = float(timeout)
         self.path: Path | None = Path(state_dir) / FILE_NAME if state_dir is not None else None
         self._values: dict[str, Any] = dict(DEFAULTS)
         self._extra: dict[str, Any] = {}  # keys written by a newer version: kept, written back untouched
@@ -148,7 +151,7 @@ class SettingsService:
             return False
         body = json.dumps({"version": FILE_FORMAT, "settings": {**self._extra, **checked}},
                           indent=2, sort_keys=True).encode("utf-8") + b"\n"
-        write = asyncio.ensure_future(asyncio.to_thread(_write_atomic, self.path, body))
+        write = asyncio.ensure_future(asyncio.to_thread(write_atomic, self.path, body))
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
         try:
@@ -227,22 +230,6 @@ def _connect_reason(exc: BaseException, where: str) -> str:
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect to {where}: {detail}"
     return f"request to {where} failed: {type(exc).__name__}: {detail}"
-
-
-def _write_atomic(path: Path, body: bytes) -> None:
-    """Temp file in the same directory, fsync, rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _os_reason(exc: OSError, path: Path) -> str:

@@ -71,10 +71,10 @@ class SettingsPanel(widgets.VBox):
         self.retry_button.on_click(lambda _: fire(self.actor, "RETRY"))
 
         self._stop_inspecting = actor.system.inspect(self._record)
-        ctx = actor.context
-        self._subscriptions = [ctx.subscribe(t, self._heard) for t in
+        bus = actor.system.bus
+        self._subscriptions = [bus.subscribe(spec.type, self._heard, owner=f"{actor.feature}.panel") for spec in
                                (ev.SETTINGS_LOADED, ev.SETTINGS_CHANGED, ev.SETTINGS_SAVE_FAILED,
-                                ev.SIGNALING_URL_TESTED)] if ctx is not None else []
+                                ev.SIGNALING_URL_TESTED)] if bus is not None else []
         self._show_values(url=True)
         if actor.machine.last_test:
             self._show_test(actor.machine.last_test)
@@ -107,18 +107,18 @@ class SettingsPanel(widgets.VBox):
         p = event.payload
         persisted = self.actor.machine.service.persisted
         memory = "" if persisted else " (in memory only: no state directory)"
-        if event.type == ev.SETTINGS_LOADED:
+        if event.type == ev.SETTINGS_LOADED.type:
             self._show_values(url=True)
             self._message = ("info", f"Settings loaded{memory}")
-        elif event.type == ev.SETTINGS_CHANGED:
+        elif event.type == ev.SETTINGS_CHANGED.type:
             self._show_values(url=p.get("key") == "signaling_url")
             value = p.get("value")
             shown = f"default ({self.actor.machine.service.default_signaling_url})" if value is None else value
             self._message = ("ok", f"Saved {p.get('key')} = {shown}{memory}")
-        elif event.type == ev.SETTINGS_SAVE_FAILED:
+        elif event.type == ev.SETTINGS_SAVE_FAILED.type:
             self._show_values(url=False)  # the refused text stays in the field, to be corrected
             self._message = ("error", f"Not saved: {p.get('key')}: {p.get('reason')}")
-        elif event.type == ev.SIGNALING_URL_TESTED:
+        elif event.type == ev.SIGNALING_URL_TESTED.type:
             self._show_test(p)
         self.refresh()
 

@@ -7,6 +7,7 @@ with idempotent ids, retried until the relay accepts them, across reconnects and
 from chatkernel import Feature
 
 from . import events as _events
+from ._config import SignalingConfig as _SignalingConfig
 from ._mount import mount as _mount
 from ._mount import unmount as _unmount
 
@@ -21,12 +22,5 @@ feature = Feature(
     on_unmount=_unmount,
     subscribed_events=_events.SUBSCRIBED,
     emitted_events=_events.EMITTED,
-    settings={
-        "url": None,
-        "auto_connect": True,
-        "allow_insecure_remote": False,
-        "poll_timeout_s": 25.0,
-        "backoff_base_s": 0.2,
-        "backoff_cap_s": 10.0,
-    },
+    settings=_SignalingConfig(),
 )

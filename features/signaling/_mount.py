@@ -12,19 +12,14 @@ async def mount(ctx: FeatureContext) -> MountResult:
     from .machine import SignalingMachine
     from .service import Backoff, SignalingService
 
-    settings = ctx.settings
-    service = SignalingService(
-        ctx.emit,
-        allow_insecure=bool(settings.get("allow_insecure_remote", False)),
-        poll_timeout_s=float(settings.get("poll_timeout_s", 25.0)),
-        backoff=Backoff(base_s=float(settings.get("backoff_base_s", 0.2)),
-                        cap_s=float(settings.get("backoff_cap_s", 10.0))),
-    )
-    if settings.get("url"):
-        service.set_url(str(settings["url"]))
-    actor = await ctx.spawn(SignalingMachine(service, auto_connect=bool(settings.get("auto_connect", True))))
+    config = ctx.settings
+    service = SignalingService(ctx.emit, poll_timeout_s=config.poll_timeout_s,
+                               backoff=Backoff(base_s=config.backoff_base_s, cap_s=config.backoff_cap_s))
+    if config.url:
+        service.set_url(config.url)
+    actor = await ctx.spawn(SignalingMachine(service, auto_connect=config.auto_connect))
     service.on_token_rejected = lambda: actor.send("TOKEN_REJECTED") if actor.running else None
-    service.start()
+    service.start(ctx.start_task)
     return MountResult(actor=actor, service=service)
 
 

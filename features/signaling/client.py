@@ -7,11 +7,10 @@ network failures as ``httpx.TransportError``, so the caller decides what is wort
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from chatkernel import is_loopback_host
+from chatkernel.relay.protocol import RelayURLError, check_relay_url
 
 from .errors import InsecureURLError, InvalidURLError, RelayRequestError
 
@@ -19,23 +18,13 @@ __all__ = ["RelayClient", "check_url"]
 
 
 def check_url(url: object, *, allow_insecure: bool = False) -> str:
-    """Return the normalised base URL, or raise why it cannot be used."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidURLError(url, "expected a non-empty string")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https"):
-        raise InvalidURLError(url, "the scheme must be http or https")
-    if not parts.hostname:
-        raise InvalidURLError(url, "the URL has no host")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise InvalidURLError(url, "credentials, query and fragment are not allowed")
+    """The relay's one URL policy (``chatkernel.relay.protocol``), raised as this feature's errors."""
     try:
-        parts.port
-    except ValueError as exc:
-        raise InvalidURLError(url, str(exc)) from None
-    if parts.scheme == "http" and not allow_insecure and not is_loopback_host(parts.hostname):
-        raise InsecureURLError(url)
-    return url.strip().rstrip("/")
+        return check_relay_url(url, allow_insecure_remote=allow_insecure)
+    except RelayURLError as exc:
+        if exc.insecure:
+            raise InsecureURLError(str(url)) from None
+        raise InvalidURLError(url, exc.reason) from None
 
 
 def _error(response: httpx.Response) -> RelayRequestError:

@@ -1,37 +1,47 @@
 """The signaling feature's communication contract: what it says and what it hears.
 
-Emitted
-    SIGNALING_CONNECTED     {url, user_id}                        MEDIUM
-    SIGNALING_DISCONNECTED  {url, reason}                         MEDIUM
-    CONNECTION_LOST         {url, reason, retry_in_s, attempt}    HIGH
-    SIGNALING_URL_REJECTED  {url, reason}                         HIGH
-    MESSAGE_RECEIVED        {relay_id, from, ts, payload}         HIGH, one per relay event
-    MESSAGE_SENT            {id, to, relay_id, duplicate}         MEDIUM, accepted by the relay
-    MESSAGE_SEND_FAILED     {id, to, reason}                      HIGH, refused for good
 Heard
     APP_READY               connect if a URL is known and auto_connect is on
-    SIGNALING_URL_CHANGED   {url}: switch relays (reconnect if connected)
-    MESSAGE_SEND_REQUESTED  {to, payload, id?}: queue a send (idempotent id made if missing)
+    SIGNALING_URL_CHANGED   switch relays (reconnect if connected); declared by settings, whose
+                            ``allow_insecure_remote`` flag it carries
+    MESSAGE_SEND_REQUESTED  ``{to, payload, id?}``: queue a send (an idempotent id is made if
+                            missing); declared by whichever feature sends through signaling
 """
 
 from __future__ import annotations
 
-__all__ = ["EMITTED", "SUBSCRIBED"]
+from typing import Any
 
-SIGNALING_CONNECTED = "SIGNALING_CONNECTED"
-SIGNALING_DISCONNECTED = "SIGNALING_DISCONNECTED"
-CONNECTION_LOST = "CONNECTION_LOST"
-SIGNALING_URL_REJECTED = "SIGNALING_URL_REJECTED"
-MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
-MESSAGE_SENT = "MESSAGE_SENT"
-MESSAGE_SEND_FAILED = "MESSAGE_SEND_FAILED"
+from chatkernel import EventSpec
 
-APP_READY = "APP_READY"
-SIGNALING_URL_CHANGED = "SIGNALING_URL_CHANGED"
-MESSAGE_SEND_REQUESTED = "MESSAGE_SEND_REQUESTED"
+__all__ = [
+    "CONNECTION_LOST",
+    "EMITTED",
+    "MESSAGE_RECEIVED",
+    "MESSAGE_SENT",
+    "MESSAGE_SEND_FAILED",
+    "SIGNALING_CONNECTED",
+    "SIGNALING_DISCONNECTED",
+    "SIGNALING_URL_REJECTED",
+    "SUBSCRIBED",
+]
 
-EMITTED = (
-    SIGNALING_CONNECTED, SIGNALING_DISCONNECTED, CONNECTION_LOST, SIGNALING_URL_REJECTED,
-    MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_SEND_FAILED,
-)
-SUBSCRIBED = (APP_READY, SIGNALING_URL_CHANGED, MESSAGE_SEND_REQUESTED)
+SIGNALING_CONNECTED = EventSpec("SIGNALING_CONNECTED", "MEDIUM", "a session with the relay is open",
+                                {"url": str, "user_id": str})
+SIGNALING_DISCONNECTED = EventSpec("SIGNALING_DISCONNECTED", "MEDIUM", "the session was closed (on request or unmount)",
+                                   {"url": str | None, "reason": str | None})
+CONNECTION_LOST = EventSpec("CONNECTION_LOST", "HIGH", "the session failed; the next try is in retry_in_s seconds",
+                            {"url": str | None, "reason": str | None, "retry_in_s": float, "attempt": int})
+SIGNALING_URL_REJECTED = EventSpec("SIGNALING_URL_REJECTED", "HIGH", "a relay URL was refused; the old one is kept",
+                                   {"url": str | None, "reason": str})
+MESSAGE_RECEIVED = EventSpec(
+    "MESSAGE_RECEIVED", "HIGH", "the relay delivered a message (one event per relay message, deduplicated)",
+    {"relay_id": str, "sender": str, "ts": int, "payload": Any})
+MESSAGE_SENT = EventSpec("MESSAGE_SENT", "MEDIUM", "the relay accepted a message",
+                         {"id": str, "to": str, "relay_id": str | None, "duplicate": bool})
+MESSAGE_SEND_FAILED = EventSpec("MESSAGE_SEND_FAILED", "HIGH", "a message was refused for good and will not be retried",
+                                {"id": str | None, "to": str | None, "reason": str})
+
+EMITTED = (SIGNALING_CONNECTED, SIGNALING_DISCONNECTED, CONNECTION_LOST, SIGNALING_URL_REJECTED,
+           MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_SEND_FAILED)
+SUBSCRIBED = ("APP_READY", "SIGNALING_URL_CHANGED", "MESSAGE_SEND_REQUESTED")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from statemachine import State
 
-from chatkernel import Machine, Priority
+from chatkernel import Event, Machine
 
 from . import events as ev
 from .client import check_url
@@ -21,6 +21,11 @@ from .errors import SignalingError
 from .service import SignalingService
 
 __all__ = ["SignalingMachine"]
+
+
+def _payload(bus_event: Event | None) -> Any:
+    """The payload of the bus event being handled (empty for commands sent straight to the actor)."""
+    return bus_event.payload if bus_event is not None else {}
 
 
 class SignalingMachine(Machine):
@@ -72,10 +77,6 @@ class SignalingMachine(Machine):
         self.retry_in_s: float | None = None
         super().__init__(**kw)
 
-    def _emit(self, event_type: str, payload: dict[str, Any], priority: Priority = Priority.MEDIUM) -> None:
-        if self.actor is not None:
-            self.actor.emit(event_type, payload, priority)
-
     # ------------------------------------------------------------------ guards
     def has_url(self, **_: Any) -> bool:
         return self.service.url is not None
@@ -83,12 +84,13 @@ class SignalingMachine(Machine):
     def auto(self, **_: Any) -> bool:
         return self.auto_connect and not self.manual_disconnect and not self.offline
 
-    def online(self, startup_type: Any = None, **_: Any) -> bool:
-        return startup_type != "offline"
+    def online(self, bus_event: Event | None = None, **_: Any) -> bool:
+        return _payload(bus_event).get("startup_type") != "offline"
 
-    def url_ok(self, url: Any = None, **_: Any) -> bool:
+    def url_ok(self, bus_event: Event | None = None, **_: Any) -> bool:
+        p = _payload(bus_event)
         try:
-            check_url(url, allow_insecure=self.service.allow_insecure)
+            check_url(p.get("url"), allow_insecure=bool(p.get("allow_insecure_remote", False)))
         except SignalingError:
             return False
         return True
@@ -97,9 +99,9 @@ class SignalingMachine(Machine):
         return isinstance(data, dict) and "user_id" in data
 
     # ------------------------------------------------------------------ actions
-    def note_startup(self, startup_type: Any = None, **_: Any) -> None:
+    def note_startup(self, bus_event: Event | None = None, **_: Any) -> None:
         """An app started offline connects only when asked to (CONNECT), never by itself."""
-        self.offline = startup_type == "offline"
+        self.offline = _payload(bus_event).get("startup_type") == "offline"
 
     def want(self, **_: Any) -> None:
         self.manual_disconnect = False
@@ -109,25 +111,31 @@ class SignalingMachine(Machine):
         self.last_reason = "disconnected on request"
 
     def no_url(self, **_: Any) -> None:
-        self._emit(ev.SIGNALING_URL_REJECTED, {"url": None, "reason": "no relay URL is set"}, Priority.HIGH)
+        self.emit(ev.SIGNALING_URL_REJECTED, {"url": None, "reason": "no relay URL is set"})
 
-    def reject_url(self, url: Any = None, **_: Any) -> None:
+    def reject_url(self, bus_event: Event | None = None, **_: Any) -> None:
+        p = _payload(bus_event)
+        url = p.get("url")
         try:
-            check_url(url, allow_insecure=self.service.allow_insecure)
+            check_url(url, allow_insecure=bool(p.get("allow_insecure_remote", False)))
         except SignalingError as exc:
             reason = str(exc)
         else:  # pragma: no cover - guarded by url_ok
             reason = "rejected"
-        self._emit(ev.SIGNALING_URL_REJECTED, {"url": url, "reason": reason}, Priority.HIGH)
+        self.emit(ev.SIGNALING_URL_REJECTED, {"url": url if isinstance(url, str) else None, "reason": reason})
 
-    def adopt_url(self, url: str, **_: Any) -> None:
-        self.service.set_url(url)
+    def adopt_url(self, bus_event: Event | None = None, **_: Any) -> None:
+        p = _payload(bus_event)
+        self.service.set_url(p["url"], allow_insecure_remote=bool(p.get("allow_insecure_remote", False)))
 
-    def queue_send(self, to: Any = None, payload: Any = None, id: Any = None, **_: Any) -> None:
+    def queue_send(self, bus_event: Event | None = None, **_: Any) -> None:
+        p = _payload(bus_event)
+        to, message_id = p.get("to"), p.get("id")
         try:
-            self.service.enqueue(to, payload, id)
+            self.service.enqueue(to, p.get("payload"), message_id)
         except SignalingError as exc:
-            self._emit(ev.MESSAGE_SEND_FAILED, {"id": id, "to": to, "reason": str(exc)}, Priority.HIGH)
+            self.emit(ev.MESSAGE_SEND_FAILED, {"id": message_id if isinstance(message_id, str) else None,
+                                               "to": to if isinstance(to, str) else None, "reason": str(exc)})
 
     def lost(self, data: Any = None, error: BaseException | None = None, **_: Any) -> None:
         if error is not None:
@@ -153,17 +161,17 @@ class SignalingMachine(Machine):
 
     def on_enter_connected(self) -> None:
         self.last_reason = None
-        self._emit(ev.SIGNALING_CONNECTED, {"url": self.service.url, "user_id": self.service.user_id})
+        self.emit(ev.SIGNALING_CONNECTED, {"url": self.service.url, "user_id": self.service.user_id})
 
     def on_enter_reconnecting(self) -> None:
         self.retry_in_s = self.service.backoff.next_delay()
-        self._emit(ev.CONNECTION_LOST, {
+        self.emit(ev.CONNECTION_LOST, {
             "url": self.service.url, "reason": self.last_reason, "retry_in_s": round(self.retry_in_s, 3),
             "attempt": self.service.backoff.attempt,
-        }, Priority.HIGH)
+        })
 
     async def on_enter_disconnected(self, source: Any = None, **_: Any) -> None:
         if getattr(source, "id", None) not in ("connecting", "connected", "reconnecting", "switching"):
             return  # the initial activation is not a disconnection
         await self.service.drop_connection(self.last_reason or "disconnected", notify_relay=True)
-        self._emit(ev.SIGNALING_DISCONNECTED, {"url": self.service.url, "reason": self.last_reason})
+        self.emit(ev.SIGNALING_DISCONNECTED, {"url": self.service.url, "reason": self.last_reason})

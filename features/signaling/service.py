@@ -21,8 +21,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from chatkernel import Priority, RingBuffer
-from chatkernel.relay import connect_request, derive_user_id
+from chatkernel import RingBuffer, spawn_task
+from chatkernel.relay.protocol import connect_request, derive_user_id
 
 from . import events as ev
 from .client import RelayClient, check_url
@@ -119,9 +119,10 @@ class SignalingService:
         return len(self._outbox)
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
+    def start(self, start_task: Callable[..., asyncio.Task[None]] = spawn_task) -> None:
+        """Start the outbox loop: long-lived work, so it starts its own causal chain."""
         if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="signaling:outbox")
+            self._sender = start_task(self._send_loop(), name="signaling:outbox")
 
     async def close(self) -> None:
         if self._sender is not None:
@@ -133,9 +134,15 @@ class SignalingService:
             if message.future is not None and not message.future.done():
                 message.future.set_exception(NotConnectedError("the signaling feature was unmounted"))
 
-    def set_url(self, url: str) -> str:
-        """Validate and adopt a relay URL; raises InvalidURLError or InsecureURLError."""
-        self.url = check_url(url, allow_insecure=self.allow_insecure)
+    def set_url(self, url: str, *, allow_insecure_remote: bool | None = None) -> str:
+        """Validate and adopt a relay URL; raises InvalidURLError or InsecureURLError.
+
+        ``allow_insecure_remote`` comes with the URL from the settings feature (the app's one
+        switch); None keeps the current one.
+        """
+        allow = self.allow_insecure if allow_insecure_remote is None else bool(allow_insecure_remote)
+        self.url = check_url(url, allow_insecure=allow)
+        self.allow_insecure = allow
         return self.url
 
     # ------------------------------------------------------------------ connection
@@ -198,9 +205,9 @@ class SignalingService:
                 self._remember(relay_id)
                 self.received += 1
                 self._emit(ev.MESSAGE_RECEIVED, {
-                    "relay_id": relay_id, "from": item.get("from"), "ts": item.get("ts"),
+                    "relay_id": relay_id, "sender": item.get("from"), "ts": item.get("ts"),
                     "payload": item.get("payload"),
-                }, Priority.HIGH)
+                })
             self.cursor = relay_id
 
     def _remember(self, relay_id: str) -> None:
@@ -270,14 +277,13 @@ class SignalingService:
     def _finish(self, message: OutgoingMessage, *, result: dict[str, Any] | None = None,
                 error: RelayRequestError | None = None) -> None:
         if error is not None:
-            self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": str(error)},
-                       Priority.HIGH)
+            self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": str(error)})
             if message.future is not None and not message.future.done():
                 message.future.set_exception(error)
             return
         assert result is not None
         self._emit(ev.MESSAGE_SENT, {"id": message.id, "to": message.to, "relay_id": result.get("relayId"),
-                                     "duplicate": bool(result.get("duplicate"))}, Priority.MEDIUM)
+                                     "duplicate": bool(result.get("duplicate"))})
         if message.future is not None and not message.future.done():
             message.future.set_result(result)
 

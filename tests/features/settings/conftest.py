@@ -2,12 +2,13 @@
 
 Every network peer is real and on loopback: the embedded relay, a closed port (refused), and a
 raw-HTTP server whose answer depends on the first path segment (wrong service, not JSON, 404,
-too slow). All waits are bounded.
+never: "slow" answers nothing and records when the client hangs up). All waits are bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -126,6 +127,7 @@ class OddServer:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.requests: list[str] = []
+        self.hung_up: list[str] = []  # slow requests whose client gave up before any answer
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def url(self, mode: str) -> str:
@@ -145,8 +147,12 @@ class OddServer:
             path = head.split(b" ", 2)[1].decode()
             self.requests.append(path)
             mode = path.strip("/").split("/")[0]
-            if mode == "slow":
-                await asyncio.sleep(60)
+            if mode == "slow":  # never answer: wait for the client to hang up (bounded)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(60):
+                        await reader.read()
+                self.hung_up.append(path)
+                return
             status, kind, body = self.BODIES.get(mode, self.BODIES["notfound"])
             writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
                          f"Connection: close\r\n\r\n".encode() + body)

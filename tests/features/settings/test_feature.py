@@ -1,6 +1,6 @@
 """The settings feature booted by the kernel: contract, persistence across reboots, announcements."""
 
-import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from chatkernel import Feature, MountResult, bootstrap
+from chatkernel import BootError, Feature, FeatureContractError, MountResult, bootstrap
 
 import features.settings as settings_pkg
 from features.settings import events as ev
+from features.settings._config import SettingsConfig
+
+from .conftest import settle_machine
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -21,10 +24,13 @@ def test_contract():
     assert settings_pkg.__all__ == ["feature"]
     assert (f.id, f.name, f.version, f.dependencies) == ("settings", "Settings", "1.0.0", ())
     assert f.subscribed_events == ("APP_READY",)
-    assert f.emitted_events == ("SETTINGS_LOADED", "SETTINGS_CHANGED", "SIGNALING_URL_CHANGED",
-                                "SIGNALING_URL_TESTED", "SETTINGS_SAVE_FAILED")
-    assert dict(f.settings) == {"default_signaling_url": "http://127.0.0.1:8765", "test_timeout_s": 3.0,
-                                "allow_insecure_remote": False}
+    assert f.emitted_types == ("SETTINGS_LOADED", "SETTINGS_CHANGED", "SIGNALING_URL_CHANGED",
+                               "SIGNALING_URL_TESTED", "SETTINGS_SAVE_FAILED")
+    assert f.settings == SettingsConfig()
+    assert dataclasses.asdict(f.settings) == {"default_signaling_url": "http://127.0.0.1:8765",
+                                              "test_timeout_s": 3.0, "allow_insecure_remote": False}
+    assert dict(ev.SIGNALING_URL_CHANGED.fields) == {"url": str, "custom": bool, "allow_insecure_remote": bool}
+    assert ev.SIGNALING_URL_CHANGED.priority.name == "HIGH"
     assert list(f.ui) == ["SettingsPanel"] and f.on_unmount is not None
     assert ev.EMITTED == f.emitted_events and ev.SUBSCRIBED == f.subscribed_events
 
@@ -53,7 +59,8 @@ async def test_boot_loads_defaults_and_announces_the_url_once_on_app_ready(boot,
     assert s.state == ["idle"]
     assert s.of("SETTINGS_LOADED") == [{"settings": {"theme": "system", "notifications": True,
                                                       "signaling_url": None}}]
-    assert s.of("SIGNALING_URL_CHANGED") == [{"url": "http://127.0.0.1:8765", "custom": False}]
+    assert s.of("SIGNALING_URL_CHANGED") == [{"url": "http://127.0.0.1:8765", "custom": False,
+                                              "allow_insecure_remote": False}]
     announced = next(e for e in s.events if e.type == "SIGNALING_URL_CHANGED")
     assert announced.source == "settings" and announced.priority.name == "HIGH"
     assert s.service.path == tmp_path / "settings" / "settings.json"
@@ -72,18 +79,20 @@ async def test_a_change_survives_a_reboot(boot, tmp_path):
 
     again = await boot(tmp_path)
     assert again.machine.settings["theme"] == "dark"
-    assert again.of("SIGNALING_URL_CHANGED") == [{"url": "https://relay.example.org", "custom": True}]
+    assert again.of("SIGNALING_URL_CHANGED") == [{"url": "https://relay.example.org", "custom": True,
+                                                  "allow_insecure_remote": False}]
 
 
 async def test_configured_default_url_and_memory_only_mode(boot, relay):
     s = await boot(None, default_signaling_url=relay.url + "/")
     assert not s.service.persisted
-    assert s.of("SIGNALING_URL_CHANGED") == [{"url": relay.url, "custom": False}]
+    assert s.of("SIGNALING_URL_CHANGED") == [{"url": relay.url, "custom": False, "allow_insecure_remote": False}]
     s.actor.send("TEST_SIGNALING_URL")
     s.actor.send("SET_NOTIFICATIONS", enabled=False)
     await s.settle()
     [tested] = s.of("SIGNALING_URL_TESTED")
-    assert tested["ok"] and tested["url"] == relay.url and tested["version"] and tested["latency_ms"] > 0
+    assert tested["ok"] and tested["url"] == relay.url and tested["version"]
+    assert isinstance(tested["latency_ms"], float)
     assert s.of("SETTINGS_CHANGED")[0]["settings"]["notifications"] is False
 
 
@@ -93,6 +102,41 @@ async def test_a_bad_configured_default_url_fails_the_mount_with_the_reason(tmp_
     assert app.report.failed["settings"] == ("on_mount raised InvalidSettingError: invalid default_signaling_url: "
                                              "scheme must be http or https, got 'ftp'")
     await app.shutdown()
+
+
+async def test_the_insecure_remote_switch_travels_with_every_url_announcement(boot, tmp_path):
+    s = await boot(tmp_path, default_signaling_url="http://relay.example.org", allow_insecure_remote=True)
+    assert s.of("SIGNALING_URL_CHANGED") == [{"url": "http://relay.example.org", "custom": False,
+                                              "allow_insecure_remote": True}]
+    s.actor.send("SET_SIGNALING_URL", url="http://10.0.0.1:8765")
+    await s.settle()
+    assert s.of("SIGNALING_URL_CHANGED")[-1] == {"url": "http://10.0.0.1:8765", "custom": True,
+                                                 "allow_insecure_remote": True}
+    assert not s.of("SETTINGS_SAVE_FAILED") and not s.of("FEATURE_ERROR")
+
+
+async def test_without_the_switch_a_remote_http_url_is_refused_and_not_announced(boot, tmp_path):
+    s = await boot(tmp_path)
+    s.actor.send("SET_SIGNALING_URL", url="http://10.0.0.1:8765")
+    await s.settle()
+    [failed] = s.of("SETTINGS_SAVE_FAILED")
+    assert failed["key"] == "signaling_url" and failed["reason"].startswith("plain http:// is only allowed")
+    assert s.of("SIGNALING_URL_CHANGED") == [{"url": "http://127.0.0.1:8765", "custom": False,
+                                              "allow_insecure_remote": False}]
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ({"test_timeout_s": "3"}, "test_timeout_s"),
+    ({"allow_insecure_remote": "yes"}, "allow_insecure_remote"),
+    ({"default_signaling_url": None}, "default_signaling_url"),
+    ({"theme": "dark"}, "theme"),  # a user setting, kept in the settings file, not a feature setting
+])
+async def test_an_unknown_or_mistyped_override_is_refused_at_boot(override, key):
+    with pytest.raises(BootError) as info:
+        await bootstrap([settings_pkg.feature], settings={"settings": override})
+    assert "settings" in str(info.value) and key in str(info.value)
+    cause = info.value.__cause__
+    assert isinstance(cause, FeatureContractError) and (cause.feature_id, cause.key) == ("settings", key)
 
 
 async def test_a_corrupt_file_is_reported_and_never_overwritten(boot, tmp_path):
@@ -113,7 +157,8 @@ async def test_a_corrupt_file_is_reported_and_never_overwritten(boot, tmp_path):
     s.actor.send("RETRY")
     await s.settle()
     assert s.state == ["idle"] and s.machine.settings["theme"] == "dark"
-    assert s.of("SIGNALING_URL_CHANGED") == [{"url": "http://127.0.0.1:8765", "custom": False}]
+    assert s.of("SIGNALING_URL_CHANGED") == [{"url": "http://127.0.0.1:8765", "custom": False,
+                                              "allow_insecure_remote": False}]
 
 
 async def test_a_save_failure_is_reported_and_the_old_value_kept(boot, tmp_path):
@@ -144,13 +189,9 @@ async def test_a_feature_mounted_after_settings_learns_the_url(tmp_path):
     path.parent.mkdir()
     path.write_text(json.dumps({"version": 1, "settings": {"signaling_url": "https://relay.example.org"}}))
     app = await bootstrap([consumer, settings_pkg.feature], state_dir=tmp_path)
-    machine = app.actors["settings"].machine
     try:
-        async with asyncio.timeout(10):
-            while not heard or machine.busy:
-                await app.settle()
-                await asyncio.sleep(0.005)
-        assert heard == [{"url": "https://relay.example.org", "custom": True}]
+        await settle_machine(app, app.actors["settings"].machine)
+        assert heard == [{"url": "https://relay.example.org", "custom": True, "allow_insecure_remote": False}]
     finally:
         await app.shutdown()
 
@@ -159,6 +200,7 @@ async def test_unmount_stops_the_actor_and_drops_the_subscription(boot, tmp_path
     s = await boot(tmp_path)
     await s.app.registry.unmount("settings")
     assert "settings" not in s.app.actors
-    s.app.dispatch("APP_READY")
+    s.app.dispatch("APP_READY", {"startup_type": "warm", "degraded": False, "mounted": ["recorder"]})
     await s.app.settle()
     assert len(s.of("SIGNALING_URL_CHANGED")) == 1
+    assert not s.of("FEATURE_ERROR")

@@ -7,6 +7,7 @@ import pytest
 
 from chatkernel import ActorRegistry, EventBus
 
+from features.settings import events as ev
 from features.settings.machine import SettingsMachine
 from features.settings.service import SettingsService
 
@@ -14,8 +15,12 @@ pytestmark = pytest.mark.anyio
 
 
 class Harness:
+    """The machine on a strict bus that knows the feature's specs, as the kernel would set it up:
+    every payload it emits is checked, and priorities come from the specs."""
+
     def __init__(self, service: SettingsService):
-        self.bus = EventBus()
+        self.bus = EventBus(strict=True)
+        self.bus.catalog.declare("settings", ev.EMITTED)
         self.actors = ActorRegistry(bus=self.bus)
         self.service = service
         self.events: list = []
@@ -128,8 +133,8 @@ async def test_url_changes_announce_the_effective_url(tmp_path):
     h.send("SET_SIGNALING_URL", url="http://127.0.0.1:9000")  # pinned, but the same effective URL
     await h.settle()
     assert [p for _, p in h.said("SIGNALING_URL_CHANGED")] == [
-        {"url": "https://relay.example.org", "custom": True},
-        {"url": "http://127.0.0.1:9000", "custom": False},
+        {"url": "https://relay.example.org", "custom": True, "allow_insecure_remote": False},
+        {"url": "http://127.0.0.1:9000", "custom": False, "allow_insecure_remote": False},
     ]
     assert all(e.priority.name == "HIGH" for e in h.events if e.type == "SIGNALING_URL_CHANGED")
     assert len(h.said("SETTINGS_CHANGED")) == 5
@@ -143,7 +148,8 @@ async def test_app_ready_during_loading_announces_once_after_the_load(tmp_path):
     h.send("APP_READY", startup_type="warm")
     await h.settle()
     assert [t for t, _ in h.said()] == ["SETTINGS_LOADED", "SIGNALING_URL_CHANGED"]
-    assert h.said("SIGNALING_URL_CHANGED")[0][1] == {"url": "https://relay.example.org", "custom": True}
+    assert h.said("SIGNALING_URL_CHANGED")[0][1] == {"url": "https://relay.example.org", "custom": True,
+                                                     "allow_insecure_remote": False}
     h.send("APP_READY")  # a later APP_READY re-announces, whatever the state
     h.send("SET_THEME", theme="dark")
     h.send("APP_READY")
@@ -216,7 +222,8 @@ async def test_a_corrupt_file_puts_the_machine_in_error_until_retry(tmp_path):
     assert h.actor.state == ["idle"] and h.machine.last_error is None
     assert h.said("SETTINGS_LOADED")[-1][1]["settings"]["theme"] == "light"
     assert h.said("SIGNALING_URL_CHANGED") == [("SIGNALING_URL_CHANGED", {"url": "http://127.0.0.1:8765",
-                                                                          "custom": False})]
+                                                                          "custom": False,
+                                                                          "allow_insecure_remote": False})]
 
 
 async def test_snapshot_and_restore_keep_the_context(tmp_path):

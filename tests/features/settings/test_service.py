@@ -2,12 +2,13 @@
 
 import asyncio
 import json
-import time
 
 import pytest
 
 from chatkernel import ChatKernelError
 
+import features.settings.service as service_module
+from features.settings._config import SettingsConfig
 from features.settings._validation import check_url, validate
 from features.settings.errors import InvalidSettingError, SettingsError, SettingsFileError, SettingsSaveError
 from features.settings.service import SettingsService, UrlTestResult
@@ -89,6 +90,22 @@ def test_service_refuses_a_bad_default_url_or_timeout(tmp_path):
     for timeout in (0, -1, "3", True):
         with pytest.raises(InvalidSettingError, match="test_timeout_s: must be a positive number"):
             SettingsService(tmp_path, test_timeout_s=timeout)
+
+
+def test_service_takes_the_feature_record_and_overrides_of_single_fields(tmp_path):
+    record = SettingsConfig(default_signaling_url="http://relay.example.org", allow_insecure_remote=True)
+    service = SettingsService(tmp_path, config=record)
+    assert service.config == record and service.allow_insecure_remote is True
+    assert service.effective_signaling_url == "http://relay.example.org"
+    assert service.validate("signaling_url", "http://other.example.org") == "http://other.example.org"
+    tighter = SettingsService(tmp_path, config=record, default_signaling_url="https://relay.example.org",
+                              allow_insecure_remote=False, test_timeout_s=1)
+    assert tighter.config == SettingsConfig("https://relay.example.org", 1, False) and tighter.test_timeout_s == 1.0
+    with pytest.raises(InvalidSettingError, match="plain http://"):
+        tighter.validate("signaling_url", "http://other.example.org")
+    assert SettingsService(None).config == SettingsConfig()
+    with pytest.raises(TypeError):
+        SettingsService(None, poll_timeout_s=1.0)  # not a field of the record
 
 
 # ---------------------------------------------------------------------------------- persistence
@@ -184,12 +201,25 @@ async def test_memory_only_without_a_state_dir():
 # ---------------------------------------------------------------------------------- relay probe
 
 
+class FakeClock:
+    """``perf_counter`` for the probe: the request takes exactly ``step_s`` seconds."""
+
+    def __init__(self, step_s: float):
+        self.now = 1000.0
+        self.step_s = step_s
+
+    def perf_counter(self) -> float:
+        now, self.now = self.now, self.now + self.step_s
+        return now
+
+
 @pytest.mark.anyio
-async def test_probe_of_the_real_relay_succeeds_with_latency_and_version(relay):
+async def test_probe_of_the_real_relay_succeeds_with_latency_and_version(relay, monkeypatch):
+    monkeypatch.setattr(service_module, "time", FakeClock(0.0125))  # latency is measured, not asserted on
     service = SettingsService(None)
     result = await service.test_signaling_url(relay.url + "/")
     assert result.ok and result.reason is None and result.url == relay.url
-    assert isinstance(result.latency_ms, float) and 0 < result.latency_ms < 3000
+    assert result.latency_ms == 12.5
     assert result.version
     assert result.as_payload() == {"url": relay.url, "ok": True, "latency_ms": result.latency_ms,
                                    "reason": None, "version": result.version}
@@ -225,14 +255,23 @@ async def test_probe_explains_a_server_that_is_not_a_relay(odd_server, mode, rea
     assert odd_server.requests[-1] == f"/{mode}/health"
 
 
+async def _hung_up(odd_server, count: int) -> None:
+    async with asyncio.timeout(10):  # a bound on the test, not a measurement
+        while len(odd_server.hung_up) < count:
+            await asyncio.sleep(0.005)
+
+
 @pytest.mark.anyio
 async def test_probe_gives_up_after_the_timeout(odd_server):
-    started = time.perf_counter()
+    # The slow server never answers; only the probe's own timeout can end the request, and the
+    # server then sees the client hang up.
     result = await SettingsService(None, test_timeout_s=0.3).test_signaling_url(odd_server.url("slow"))
     assert result.reason == "timed out after 0.3 s" and not result.ok and result.latency_ms is None
-    assert time.perf_counter() - started < 5  # generous: bounded, not measured
+    await _hung_up(odd_server, 1)
     result = await SettingsService(None).test_signaling_url(odd_server.url("slow"), timeout=0.25)
     assert result.reason == "timed out after 0.25 s"
+    await _hung_up(odd_server, 2)
+    assert odd_server.hung_up == odd_server.requests == ["/slow/health", "/slow/health"]
 
 
 @pytest.mark.anyio

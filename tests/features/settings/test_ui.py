@@ -65,11 +65,13 @@ async def test_save_reset_and_an_empty_field(boot, tmp_path):
     await s.settle()
     assert panel.url.value == "https://relay.example.org"
     assert panel.status_text == "Saved signaling_url = https://relay.example.org"
-    assert s.of("SIGNALING_URL_CHANGED")[-1] == {"url": "https://relay.example.org", "custom": True}
+    assert s.of("SIGNALING_URL_CHANGED")[-1] == {"url": "https://relay.example.org", "custom": True,
+                                                 "allow_insecure_remote": False}
     panel.reset_button.click()
     await s.settle()
     assert panel.url.value == "" and panel.status_text == "Saved signaling_url = default (http://127.0.0.1:8765)"
-    assert s.of("SIGNALING_URL_CHANGED")[-1] == {"url": "http://127.0.0.1:8765", "custom": False}
+    assert s.of("SIGNALING_URL_CHANGED")[-1] == {"url": "http://127.0.0.1:8765", "custom": False,
+                                                 "allow_insecure_remote": False}
     panel.url.value = "https://relay.example.org"
     panel.save_button.click()
     panel.url.value = "   "

@@ -1,19 +1,29 @@
-"""Fixtures: a real relay on loopback and booted apps that run the signaling feature."""
+"""Fixtures: a real relay on loopback and booted apps that run the signaling feature.
+
+Apps are strict (tests/conftest.py): the types a test dispatches as the user are declared here.
+``MESSAGE_SEND_REQUESTED`` is declared by whichever feature sends through signaling, and
+``SIGNALING_URL_CHANGED`` by the settings feature; without those features the test declares them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NotRequired
 
 import pytest
 
-from chatkernel import App, Event, Feature, MountResult, bootstrap
+from chatkernel import App, Event, EventSpec, Feature, MountResult, bootstrap
 
 import features.signaling as signaling
+from features.settings.events import SIGNALING_URL_CHANGED
 
-WATCHED = ["MESSAGE_RECEIVED", "MESSAGE_SENT", "MESSAGE_SEND_FAILED", "SIGNALING_CONNECTED",
-           "SIGNALING_DISCONNECTED", "CONNECTION_LOST", "SIGNALING_URL_REJECTED"]
+WATCHED = ["APP_READY", "FEATURE_ERROR", "MESSAGE_RECEIVED", "MESSAGE_SENT", "MESSAGE_SEND_FAILED",
+           "SIGNALING_CONNECTED", "SIGNALING_DISCONNECTED", "CONNECTION_LOST", "SIGNALING_URL_REJECTED"]
+
+#: What a sender (a chat feature, a notebook cell) asks signaling to deliver.
+MESSAGE_SEND_REQUESTED = EventSpec("MESSAGE_SEND_REQUESTED", "MEDIUM", "send a message through signaling",
+                                   {"to": str, "payload": Any, "id": NotRequired[str]})
 
 
 class Peer:
@@ -38,18 +48,30 @@ class Peer:
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [dict(e.payload) for e in self.events if e.type == event_type]
 
+    def url_changed(self, url: Any, *, allow_insecure_remote: bool = False, custom: bool = True) -> Event:
+        """Say what the settings feature says when the relay URL changes."""
+        return self.app.dispatch(SIGNALING_URL_CHANGED, {"url": url, "custom": custom,
+                                                         "allow_insecure_remote": allow_insecure_remote})
+
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Until ``predicate()`` holds; fails the test after ``timeout`` seconds (a bound, not a measure)."""
         async with asyncio.timeout(timeout):
             while not predicate():
                 await asyncio.sleep(0.005)
 
 
-async def make_peer(*, startup: str | None = None, **settings: Any) -> Peer:
+async def make_peer(*, startup: str | None = None, user_events: bool = True, **settings: Any) -> Peer:
     events: list[Event] = []
     recorder = Feature(id="recorder", name="Recorder", subscribed_events=WATCHED,
                        on_mount=lambda ctx: MountResult(handler=events.append))
-    app = await bootstrap([signaling.feature, recorder], settings={"signaling": settings}, startup=startup)
+    declared = [MESSAGE_SEND_REQUESTED, SIGNALING_URL_CHANGED] if user_events else []
+    app = await bootstrap([signaling.feature, recorder], settings={"signaling": settings}, startup=startup,
+                          events=declared)
     return Peer(app, events)
+
+
+#: Fast enough for tests: short polls and a backoff capped at 0.2 s.
+FAST = {"poll_timeout_s": 1.0, "backoff_base_s": 0.02, "backoff_cap_s": 0.2}
 
 
 @pytest.fixture
@@ -57,7 +79,7 @@ async def peers():
     made: list[Peer] = []
 
     async def factory(**settings: Any) -> Peer:
-        peer = await make_peer(**{"poll_timeout_s": 1.0, "backoff_base_s": 0.02, "backoff_cap_s": 0.2, **settings})
+        peer = await make_peer(**{**FAST, **settings})
         made.append(peer)
         return peer
 

@@ -17,9 +17,18 @@ def test_plain_http_to_a_remote_host_needs_explicit_permission():
 
 
 @pytest.mark.parametrize("url, reason", [
-    ("", "non-empty"), (None, "non-empty"), ("ftp://x", "scheme"), ("http://", "no host"),
-    ("https://u:p@x.org", "credentials"), ("https://x.org/?a=1", "query"), ("http://127.0.0.1:99999", "out of range"),
+    ("", "is empty"), ("  ", "is empty"), (None, "must be a string, got NoneType"), ("ftp://x", "scheme"),
+    ("http://", "no host"), ("https://u:p@x.org", "credentials"), ("https://x.org/?a=1", "query"),
+    ("http://h/?", "query"), ("http://127.0.0.1/?", "query"), ("http://h/#", "fragment"),
+    ("http://127.0.0.1:99999", "out of range"), ("https://relay example.org", "whitespace"),
 ])
 def test_invalid_urls_say_why(url, reason):
-    with pytest.raises(InvalidURLError, match=reason):
+    with pytest.raises(InvalidURLError, match=reason) as info:
         check_url(url)
+    assert reason in info.value.reason
+
+
+@pytest.mark.parametrize("url", ["http://h/?", "http://h/#", "https://u:p@x.org"])
+def test_permission_for_plain_http_does_not_excuse_a_malformed_url(url):
+    with pytest.raises(InvalidURLError):
+        check_url(url, allow_insecure=True)

@@ -1,10 +1,20 @@
-"""The signaling feature against a real relay on loopback."""
+"""The signaling feature against a real relay on loopback.
 
-import asyncio
+No test sleeps to prove that nothing happened: each waits (bounded) for a positive sign that
+the system got past the point where it would have happened, then checks the absence.
+"""
+
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 
+from chatkernel import BootError, FeatureContractError, PayloadError, bootstrap
 from chatkernel.relay import EmbeddedRelay
+
+import features.signaling as signaling
+from features.signaling._config import SignalingConfig
+from features.signaling.events import MESSAGE_RECEIVED
 
 pytestmark = pytest.mark.anyio
 
@@ -20,11 +30,32 @@ async def test_two_users_exchange_messages_both_ways(relay, peers):
                                                 "id": "m-1"})
     await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED") and alice.of("MESSAGE_RECEIVED"))
     [got] = bob.of("MESSAGE_RECEIVED")
-    assert got["from"] == alice.service.user_id and got["payload"] == {"text": "hi bob"}
+    assert got["sender"] == alice.service.user_id and got["payload"] == {"text": "hi bob"}
     assert alice.of("MESSAGE_RECEIVED")[0]["payload"] == {"text": "hi alice"}
+    assert alice.of("MESSAGE_RECEIVED")[0]["sender"] == bob.service.user_id
+    await bob.wait_for(lambda: bob.of("MESSAGE_SENT"))
     assert bob.of("MESSAGE_SENT")[0]["id"] == "m-1"
     received = [e for e in bob.events if e.type == "MESSAGE_RECEIVED"]
     assert received[0].priority.name == "HIGH" and received[0].source == "signaling"
+
+
+async def test_message_received_from_a_real_relay_matches_its_spec_and_starts_a_new_chain(relay, peers):
+    alice = await peers(url=relay.url)
+    bob = await peers(url=relay.url)
+    await alice.wait_for(lambda: alice.service.connected and bob.service.connected)
+    await alice.service.send(bob.service.user_id, {"text": "hello"})
+    await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
+    [event] = [e for e in bob.events if e.type == "MESSAGE_RECEIVED"]
+    assert set(event.payload) == set(MESSAGE_RECEIVED.fields) == {"relay_id", "sender", "ts", "payload"}
+    assert event.payload["sender"] == alice.service.user_id
+    assert event.payload["payload"] == {"text": "hello"}
+    assert isinstance(event.payload["relay_id"], str) and isinstance(event.payload["ts"], int)
+    MESSAGE_RECEIVED.check(event.payload)
+    # It comes from outside (the relay, through the long poll): a new causal chain, not one
+    # hanging off the APP_READY that started the connection.
+    [ready] = [e for e in bob.events if e.type == "APP_READY"]
+    assert event.cause is None and event.cause != ready.id
+    assert (event.source, event.priority) == ("signaling", MESSAGE_RECEIVED.priority)
 
 
 async def test_resend_with_same_id_is_flagged_duplicate_and_delivered_once(relay, peers):
@@ -34,9 +65,12 @@ async def test_resend_with_same_id_is_flagged_duplicate_and_delivered_once(relay
     first = await alice.service.send(bob.service.user_id, "x", message_id="same")
     again = await alice.service.send(bob.service.user_id, "x", message_id="same")
     assert (first["duplicate"], again["duplicate"]) == (False, True) and first["relayId"] == again["relayId"]
-    await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
-    await asyncio.sleep(0.1)
-    assert len(bob.of("MESSAGE_RECEIVED")) == 1
+    # The relay delivers a mailbox in order: once a later message is in, a second copy of the
+    # first one would have arrived before it.
+    await alice.service.send(bob.service.user_id, "later", message_id="next")
+    await bob.wait_for(lambda: any(m["payload"] == "later" for m in bob.of("MESSAGE_RECEIVED")))
+    assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == ["x", "later"]
+    assert bob.service.received == 2
 
 
 async def test_messages_arrive_in_order(relay, peers):
@@ -52,12 +86,53 @@ async def test_messages_arrive_in_order(relay, peers):
 async def test_insecure_or_invalid_url_is_refused_and_nothing_changes(relay, peers):
     alice = await peers(url=relay.url)
     await alice.wait_for(lambda: alice.service.connected)
-    alice.app.dispatch("SIGNALING_URL_CHANGED", {"url": "http://relay.example.org"})
-    alice.app.dispatch("SIGNALING_URL_CHANGED", {"url": "gopher://x"})
+    alice.url_changed("http://relay.example.org")
+    alice.url_changed("gopher://x")
+    alice.url_changed("http://127.0.0.1/?")
     await alice.app.settle()
     reasons = [r["reason"] for r in alice.of("SIGNALING_URL_REJECTED")]
-    assert "non-loopback" in reasons[0] and "scheme" in reasons[1]
+    assert len(reasons) == 3
+    assert "non-loopback" in reasons[0] and "scheme" in reasons[1] and "query" in reasons[2]
     assert alice.state == ["connected"] and alice.service.url == relay.url
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+async def test_a_remote_plain_http_relay_is_adopted_only_when_the_url_change_allows_it(relay, peers):
+    # 0.0.0.0 is not loopback to the URL policy, yet on Linux a connection to it reaches the
+    # relay listening on 127.0.0.1: a "remote" plain-http relay that really answers.
+    remote = relay.url.replace("127.0.0.1", "0.0.0.0")
+    if not _reachable(remote):
+        pytest.skip("this platform does not route 0.0.0.0 to loopback")
+    alice = await peers()
+    await alice.app.settle()
+    alice.url_changed(remote)  # allow_insecure_remote=False
+    await alice.app.settle()
+    [rejected] = alice.of("SIGNALING_URL_REJECTED")
+    assert rejected["url"] == remote and "non-loopback" in rejected["reason"]
+    assert alice.service.url is None and alice.state == ["disconnected"]
+
+    alice.url_changed(remote, allow_insecure_remote=True)
+    await alice.wait_for(lambda: alice.state == ["connected"])
+    assert alice.of("SIGNALING_CONNECTED") == [{"url": remote, "user_id": alice.service.user_id}]
+    assert alice.service.url == remote and alice.service.allow_insecure is True
+
+    # The permission travels with each announcement; one without it is refused again.
+    alice.url_changed(remote + "/", allow_insecure_remote=False)
+    # ... and it never excuses a malformed URL.
+    alice.url_changed(remote + "/?", allow_insecure_remote=True)
+    await alice.app.settle()
+    reasons = [r["reason"] for r in alice.of("SIGNALING_URL_REJECTED")]
+    assert len(reasons) == 3 and "non-loopback" in reasons[1] and "query" in reasons[2]
+    assert alice.state == ["connected"] and alice.service.url == remote
+    assert not alice.of("FEATURE_ERROR")
 
 
 async def test_connect_without_url_and_disconnect_on_request(relay, peers):
@@ -66,13 +141,13 @@ async def test_connect_without_url_and_disconnect_on_request(relay, peers):
     await alice.app.settle()
     assert alice.state == ["disconnected"]
     assert alice.of("SIGNALING_URL_REJECTED") == [{"url": None, "reason": "no relay URL is set"}]
-    alice.app.dispatch("SIGNALING_URL_CHANGED", {"url": relay.url})
+    alice.url_changed(relay.url)
     await alice.wait_for(lambda: alice.state == ["connected"])
     alice.actor.send("DISCONNECT")
     await alice.actor.settle()
     await alice.app.settle()
     assert alice.state == ["disconnected"] and not alice.service.connected
-    assert alice.of("SIGNALING_DISCONNECTED")[0]["reason"] == "disconnected on request", [(e.type, dict(e.payload)) for e in alice.events]
+    assert alice.of("SIGNALING_DISCONNECTED") == [{"url": relay.url, "reason": "disconnected on request"}]
 
 
 async def test_switching_relays_reconnects_to_the_new_one(peers):
@@ -80,7 +155,7 @@ async def test_switching_relays_reconnects_to_the_new_one(peers):
         alice = await peers(url=one.url)
         bob = await peers(url=two.url)
         await alice.wait_for(lambda: alice.service.connected and bob.service.connected)
-        alice.app.dispatch("SIGNALING_URL_CHANGED", {"url": two.url})
+        alice.url_changed(two.url)
         await alice.wait_for(lambda: len(alice.of("SIGNALING_CONNECTED")) == 2)
         assert alice.service.url == two.url
         await alice.service.send(bob.service.user_id, "over the new relay")
@@ -100,20 +175,28 @@ async def test_reconnects_after_relay_restart_without_losing_or_duplicating(tmp_
 
     await server.stop()
     await bob.wait_for(lambda: bob.of("CONNECTION_LOST"))
+    await alice.wait_for(lambda: alice.of("CONNECTION_LOST"))
     assert "reconnecting" in bob.state or "connecting" in bob.state
     pending = [alice.service.enqueue(bob.service.user_id, {"n": n}) for n in range(3, 6)]
-    await asyncio.sleep(0.3)  # the relay is down: sends wait in the outbox
-    assert alice.service.pending_sends >= 1
+    # The relay is down: wait until alice has tried (and failed) to reconnect after the sends
+    # were queued, then they must still be waiting in the outbox.
+    lost = len(alice.of("CONNECTION_LOST"))
+    await alice.wait_for(lambda: len(alice.of("CONNECTION_LOST")) > lost)
+    assert alice.service.pending_sends == 3 and not any(m.future.done() for m in pending)
+    assert len(alice.of("MESSAGE_SENT")) == 3 and len(bob.of("MESSAGE_RECEIVED")) == 3
 
     server = await EmbeddedRelay.start(store=store, port=port)
     try:
-        await asyncio.gather(*(m.future for m in pending))
-        await bob.wait_for(lambda: len(bob.of("MESSAGE_RECEIVED")) >= 6)
-        await asyncio.sleep(0.2)
-        assert [m["payload"]["n"] for m in bob.of("MESSAGE_RECEIVED")] == list(range(6))
+        await alice.wait_for(lambda: all(m.future.done() for m in pending))
+        assert [m.future.result()["duplicate"] for m in pending] == [False, False, False]
+        # A last message: once it is in, any duplicate of an earlier one would be in too.
+        await alice.service.send(bob.service.user_id, {"n": 6})
+        await bob.wait_for(lambda: any(m["payload"]["n"] == 6 for m in bob.of("MESSAGE_RECEIVED")))
+        assert [m["payload"]["n"] for m in bob.of("MESSAGE_RECEIVED")] == list(range(7))
         assert bob.state == ["connected"] and alice.state == ["connected"]
         lost = bob.of("CONNECTION_LOST")[0]
         assert lost["url"] == server.url and lost["attempt"] >= 1 and lost["retry_in_s"] >= 0
+        assert alice.service.pending_sends == 0
     finally:
         for peer in (alice, bob):
             await peer.app.shutdown()
@@ -149,9 +232,13 @@ async def test_permanent_send_failure_is_reported(relay, peers):
     await alice.wait_for(lambda: alice.of("MESSAGE_SEND_FAILED"))
     [failed] = alice.of("MESSAGE_SEND_FAILED")
     assert failed["id"] == "bad-1" and "422" in failed["reason"]
-    alice.app.dispatch("MESSAGE_SEND_REQUESTED", {"payload": "x"})
+    alice.app.dispatch("MESSAGE_SEND_REQUESTED", {"to": "", "payload": "x"})
     await alice.wait_for(lambda: len(alice.of("MESSAGE_SEND_FAILED")) == 2)
-    assert "recipient" in alice.of("MESSAGE_SEND_FAILED")[1]["reason"]
+    assert alice.of("MESSAGE_SEND_FAILED")[1] == {"id": None, "to": "", "reason": "recipient must be a user id, got ''"}
+    # A request without a recipient does not match the spec: strict mode refuses it at dispatch.
+    with pytest.raises(PayloadError) as info:
+        alice.app.dispatch("MESSAGE_SEND_REQUESTED", {"payload": "x"})
+    assert (info.value.event_type, info.value.field) == ("MESSAGE_SEND_REQUESTED", "to")
 
 
 async def test_unmount_disconnects_and_stops_polling(relay, peers):
@@ -167,8 +254,53 @@ async def test_an_app_started_offline_connects_only_when_asked(relay, peers):
     alice = await peers(url=relay.url, startup="offline")
     await alice.app.settle()
     assert alice.state == ["disconnected"] and not alice.of("SIGNALING_CONNECTED")
-    alice.app.dispatch("SIGNALING_URL_CHANGED", {"url": relay.url})
+    alice.url_changed(relay.url)
     await alice.app.settle()
-    assert alice.state == ["disconnected"]
+    assert alice.state == ["disconnected"] and alice.service.url == relay.url
     alice.actor.send("CONNECT")
     await alice.wait_for(lambda: alice.state == ["connected"])
+
+
+# ---------------------------------------------------------------------------------- settings record
+
+def test_the_settings_record_holds_the_defaults():
+    assert signaling.feature.settings == SignalingConfig()
+    assert not hasattr(SignalingConfig(), "allow_insecure_remote")  # the settings feature's switch
+
+
+async def test_overrides_land_in_the_record(relay):
+    app = await bootstrap([signaling.feature], settings={"signaling": {"url": relay.url, "poll_timeout_s": 2.0,
+                                                                       "auto_connect": False}})
+    try:
+        assert app.registry.settings_for("signaling") == SignalingConfig(url=relay.url, poll_timeout_s=2.0,
+                                                                         auto_connect=False)
+        service = app.registry.mount_result("signaling").service
+        assert service.url == relay.url and service.poll_timeout_s == 2.0
+        assert app.actors["signaling"].state == ["disconnected"]
+    finally:
+        await app.shutdown()
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ({"poll_timeout_s": "soon"}, "poll_timeout_s"),
+    ({"auto_connect": "yes"}, "auto_connect"),
+    ({"url": 8765}, "url"),
+    ({"allow_insecure_remote": True}, "allow_insecure_remote"),  # no longer a signaling setting
+    ({"pol_timeout_s": 1.0}, "pol_timeout_s"),
+])
+async def test_an_unknown_or_mistyped_override_is_refused_at_boot(override, key):
+    with pytest.raises(BootError) as info:
+        await bootstrap([signaling.feature], settings={"signaling": override})
+    assert "signaling" in str(info.value) and key in str(info.value)
+    cause = info.value.__cause__
+    assert isinstance(cause, FeatureContractError)
+    assert (cause.feature_id, cause.key) == ("signaling", key)
+
+
+async def test_a_configured_start_url_is_held_to_the_url_policy():
+    app = await bootstrap([signaling.feature], settings={"signaling": {"url": "http://relay.example.org"}})
+    try:
+        assert app.degraded
+        assert "InsecureURLError" in app.report.failed["signaling"]
+    finally:
+        await app.shutdown()
