@@ -7,7 +7,9 @@ It listens through the bus tap and the actor inspection stream and re-renders at
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -15,22 +17,50 @@ import ipywidgets as W
 
 from chatkernel import App, Event, InspectionRecord
 
-__all__ = ["KernelMonitor"]
+__all__ = ["KernelMonitor", "Styled"]
 
+# JupyterLab theme variables, with the light-theme colours as fallbacks outside JupyterLab.
 _STYLE = (
-    "<style>.ck-mon table{border-collapse:collapse;font-size:12px}"
-    ".ck-mon td,.ck-mon th{border:1px solid #ddd;padding:2px 6px;text-align:left}"
-    ".ck-mon th{background:#f3f3f3}.ck-dropped{color:#b71c1c}</style>"
+    "<style>.ck-mon table{border-collapse:collapse;font-size:12px;color:var(--jp-ui-font-color1, #000)}"
+    ".ck-mon td,.ck-mon th{border:1px solid var(--jp-border-color2, #ddd);padding:2px 6px;text-align:left}"
+    ".ck-mon th{background:var(--jp-layout-color2, #f3f3f3);color:var(--jp-ui-font-color1, #000)}"
+    ".ck-mon .ck-dropped{color:var(--jp-error-color1, #b71c1c)}</style>"
 )
+
+_CSS_CLASS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _esc(value: object) -> str:
+    """Every dynamic value the monitor renders goes through here: text and attribute values."""
+    return escape(str(value), quote=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Styled:
+    """A table cell with markup: ``text`` (escaped) in a ``<span>`` of a CSS class.
+
+    The only way to put markup in a cell; strings are always escaped, whatever they start with.
+    """
+
+    text: str
+    css_class: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.css_class, str) or not _CSS_CLASS.match(self.css_class):
+            raise ValueError(f"css_class must be a plain CSS class name, got {self.css_class!r}")
+
+    def html(self) -> str:
+        return f'<span class="{_esc(self.css_class)}">{_esc(self.text)}</span>'
+
+
+def _cell(value: object) -> str:
+    return value.html() if isinstance(value, Styled) else _esc(value)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if str(c).startswith('<span') else escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
-    return f"<div class='ck-mon'>{_STYLE}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<div class="ck-mon">{_STYLE}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 class KernelMonitor(W.VBox):
@@ -52,9 +82,9 @@ class KernelMonitor(W.VBox):
         self.actors_view = W.HTML()
         self.events_view = W.HTML()
         super().__init__([
-            W.HTML("<b>Event bus</b>"), self.bus_view,
-            W.HTML("<b>Actors</b>"), self.actors_view,
-            W.HTML(f"<b>Last {events} events</b>"), self.events_view,
+            W.HTML(f"<b>{_esc('Event bus')}</b>"), self.bus_view,
+            W.HTML(f"<b>{_esc('Actors')}</b>"), self.actors_view,
+            W.HTML(f"<b>{_esc(f'Last {events} events')}</b>"), self.events_view,
         ])
         self._detach = [app.bus.tap(self._on_event), app.actors.inspect(self._on_record)]
         self.refresh()
@@ -86,12 +116,12 @@ class KernelMonitor(W.VBox):
             ["priority", "processed", "dropped", "queued", "peak", "limit"], [list(r) for r in stats._rows()])
         self.actors_view.value = _table(
             ["actor", "type", "feature", "parent", "state", "status"],
-            [[r["id"], r["type"], r["feature"] or "", r["parent"] or "", ", ".join(r["state"]), r["status"]]
+            [[r["id"], r["type"], r["feature"] or "", r["parent"] or "", ", ".join(map(str, r["state"])), r["status"]]
              for r in self._app.actors.table()])
         self.events_view.value = _table(
             ["id", "type", "priority", "source", "cause", "outcome"],
             [[e.id, e.type, e.priority.name, e.source or "", e.cause or "",
-              "<span class='ck-dropped'>dropped</span>" if outcome == "dropped" else outcome]
+              Styled("dropped", "ck-dropped") if outcome == "dropped" else outcome]
              for e, outcome in reversed(self._recent)])
 
     def close(self) -> None:
