@@ -126,6 +126,13 @@ class App:
         await self.wait_settled(timeout)
         self.actors.unregister("app")
 
+    async def abort(self) -> None:
+        """After a boot that ended in ``error``: unmount what did mount and stop the app machine."""
+        if self._registry is not None:
+            await self._registry.unmount_all()
+        if self.actor is not None and self.actor.id in self.actors:
+            self.actors.unregister(self.actor.id)
+
     async def start(self, timeout: float) -> None:
         """Spawn the app machine and wait until it is ready or in error."""
         self.actor = await self.actors.spawn(AppMachine(host=_Host(self)), "app", type="app")

@@ -82,8 +82,6 @@ async def bootstrap(
     if "error" in app.state:
         reason = app.machine.last_error or "unknown error"
         cause = app.machine.last_exception
-        if app._registry is not None:
-            await app._registry.unmount_all()
-        actors.unregister("app")
+        await app.abort()
         raise BootError(reason) from cause
     return app

@@ -8,6 +8,7 @@ reach only the dependencies it declared, typed by the Protocol it required of th
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -42,7 +43,6 @@ class FeatureContext:
         self.metrics = metrics
         #: The feature's settings record: its contract's defaults with this app's overrides applied.
         self.settings = settings
-        self.logger = logging.getLogger(f"chatkernel.features.{feature.id}")
         self.mount_result: MountResult | None = None
         #: Where this feature may keep files (``<state_dir>/<feature id>/``); None: memory only.
         self.state_dir: Path | None = state_dir / feature.id if state_dir is not None else None
@@ -56,6 +56,11 @@ class FeatureContext:
     @property
     def feature_id(self) -> str:
         return self.feature.id
+
+    @functools.cached_property
+    def logger(self) -> logging.Logger:
+        """``chatkernel.features.<id>``, looked up when first used."""
+        return logging.getLogger(f"chatkernel.features.{self.feature.id}")
 
     @property
     def saved_snapshot(self) -> Mapping[str, Any] | None:

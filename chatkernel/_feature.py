@@ -175,6 +175,7 @@ class Feature:
         set_(self, "subscribed_events", _event_types(self.subscribed_events, feature_id=fid,
                                                      field_name="subscribed_events"))
         set_(self, "emitted_events", _specs(self.emitted_events, feature_id=fid))
+        set_(self, "_emitted_types", tuple(spec.type for spec in self.emitted_events))
         set_(self, "requires", _requires(self.requires, self.dependencies, feature_id=fid))
         if self.settings is not None:
             check_settings_record(fid, self.settings)
@@ -191,7 +192,7 @@ class Feature:
 
     @property
     def emitted_types(self) -> tuple[str, ...]:
-        return tuple(spec.type for spec in self.emitted_events)
+        return self._emitted_types  # type: ignore[attr-defined,no-any-return]
 
     def __repr__(self) -> str:
         deps = f", dependencies={list(self.dependencies)}" if self.dependencies else ""

@@ -171,7 +171,7 @@ class FeatureRegistry:
 
     def _new_context(self, f: Feature) -> FeatureContext:
         snapshots = {aid: snap for aid, snap in self.saved_snapshots.items()
-                     if snap.get("feature", aid) == f.id}
+                     if snap.get("feature", aid) == f.id} if self.saved_snapshots else None
         return FeatureContext(f, bus=self.bus, actors=self.actors, metrics=self.metrics,
                               settings=self._records[f.id], state_dir=self.state_dir, resolve=self.mount_result,
                               saved_snapshots=snapshots)

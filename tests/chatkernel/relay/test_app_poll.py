@@ -1,13 +1,12 @@
 """Long-poll semantics over real HTTP: cursor acks, caps, parking, wake-ups, supersession.
 
-Timing assertions check behaviour (what came back, and that it came back before a long
-timeout), never tight wall-clock bounds.
+Nothing here measures time: waiting is proven by the relay's own count of parked polls, and
+"answered before its timeout" by a bounded wait far shorter than that timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
@@ -33,11 +32,12 @@ async def test_poll_returns_pending_at_once_in_order(alice, bob) -> None:
     assert all(set(e) == {"id", "from", "ts", "payload"} and e["from"] == alice.user_id for e in events)
 
 
-async def test_poll_times_out_with_empty_list(bob) -> None:
-    started = time.monotonic()
-    r = await bob.poll(timeout=0.3)
+async def test_poll_times_out_with_empty_list(relay, bob) -> None:
+    poll = asyncio.ensure_future(bob.poll(timeout=0.3))
+    await wait_parked(relay, 1)  # it waited for messages instead of answering at once
+    r = await poll
     assert r.status_code == 200 and r.json() == []
-    assert time.monotonic() - started >= 0.25
+    assert relay.service.parked == 0
 
 
 async def test_parked_poll_is_woken_by_a_send(relay, alice, bob) -> None:
