@@ -22,7 +22,7 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import Feature, FeatureContext, FeatureRegistry, Machine, MountResult
+from chatkernel import EventSpec, Feature, FeatureContext, FeatureRegistry, Machine, MountResult
 
 from _util import Deadline, SummaryRow, Timings, gc_paused, parse_args, print_header, text_table
 
@@ -68,20 +68,26 @@ def random_dag(seed: int = SEED, count: int = FEATURES, max_deps: int = MAX_DEPS
 def build_features(graph: dict[str, tuple[str, ...]], on_mount: Callable[[FeatureContext], Any]) -> list[Feature]:
     return [
         Feature(id=fid, name=fid.replace("_", " ").title(), on_mount=on_mount, dependencies=deps,
-                subscribed_events=("BENCH_PING",), emitted_events=("BENCH_PONG",))
+                subscribed_events=("BENCH_PING",),
+                emitted_events=(EventSpec(f"{fid.upper()}_PONGED", "LOW", "a pong", {"n": int}),))
         for fid, deps in graph.items()
     ]
 
 
+#: What the features hear; declared by the app's user, as a notebook would, so none is unheard.
+PING = EventSpec("BENCH_PING", "MEDIUM", "a ping every feature hears")
+
+
 async def _mount_once(features: list[Feature]) -> float:
     registry = FeatureRegistry()
+    registry.catalog.declare("user", [PING])
     with gc_paused():
         started = time.perf_counter()
         for f in features:
             registry.register(f)
         report = await registry.mount_all()
         elapsed = time.perf_counter() - started
-    if len(report.mounted) != len(features) or report.failed or report.skipped:
+    if len(report.mounted) != len(features) or report.failed or report.skipped or report.unheard:
         raise AssertionError(f"mounted {len(report.mounted)} of {len(features)}: {report.failed or report.skipped}")
     await registry.unmount_all()
     await registry.bus.drain()

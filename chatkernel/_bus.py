@@ -172,6 +172,7 @@ class EventBus:
         self.strict = bool(strict)
         self.catalog = catalog if catalog is not None else SpecCatalog()
         self._specs = self.catalog.specs
+        self._priorities = self.catalog.priorities
         self._queues: tuple[deque[Event], deque[Event], deque[Event]] = (deque(), deque(), deque())
         self._handlers: dict[str, tuple[Subscription, ...]] = {}
         self._taps: tuple[Tap, ...] = ()
@@ -259,14 +260,17 @@ class EventBus:
 
         ``priority`` defaults to the one the type's spec declares (MEDIUM for an undeclared type).
         """
-        if event_type not in _valid_types:
-            check_event_type(event_type)
-        if priority.__class__ is not Priority:
-            if priority is None:
-                spec = self._specs.get(event_type)
-                priority = spec.priority if spec is not None else _MEDIUM  # type: ignore[assignment]
+        try:
+            if priority is None:  # the declared one; an undeclared name is checked on first sight (MEDIUM)
+                priority = self._priorities[event_type]
             else:
-                priority = parse_priority(priority)  # type: ignore[arg-type]
+                if event_type not in _valid_types:
+                    check_event_type(event_type)
+                if priority.__class__ is not Priority:
+                    priority = parse_priority(priority)
+        except TypeError:  # unhashable: not a type name at all
+            check_event_type(event_type)
+            raise
         if payload is None:
             payload = EMPTY_PAYLOAD
         elif payload.__class__ is dict:
@@ -360,46 +364,46 @@ class EventBus:
 
     # ------------------------------------------------------------------ delivery
     def _process(self, limit: int) -> int:
+        """Deliver up to ``limit`` events in priority order; the hot loop, so delivery is inline."""
         high, medium, low = self._queues
-        deliver = self._deliver
+        handlers = self._handlers
+        processed = self._processed
+        budget = self.budget
+        prev, prev_owner = self._current, self._current_owner
         n = 0
-        while n < limit:
-            if high:
-                event = high.popleft()
-            elif medium:
-                event = medium.popleft()
-            elif low:
-                event = low.popleft()
-            else:
-                break
-            deliver(event)
-            n += 1
+        try:
+            while n < limit:
+                if high:
+                    event = high.popleft()
+                elif medium:
+                    event = medium.popleft()
+                elif low:
+                    event = low.popleft()
+                else:
+                    break
+                n += 1
+                subs = handlers.get(event.type)
+                if subs:
+                    self._current = event
+                    for sub in subs:
+                        self._current_owner = sub.owner
+                        started = time.perf_counter() if budget is not None else 0.0
+                        try:
+                            result = sub.handler(event)
+                        except Exception as exc:  # noqa: BLE001 - isolation is the point
+                            self._failed(sub.owner, event, exc)
+                        else:
+                            if result is not None and asyncio.iscoroutine(result):
+                                self._spawn(result, sub.owner, event)
+                        if budget is not None:
+                            budget.check(sub.owner or "bus", "handler", (time.perf_counter() - started) * 1000.0)
+                    self._current, self._current_owner = prev, prev_owner
+                processed[event.priority] += 1
+                if self._taps:
+                    self._notify(event, "delivered")
+        finally:
+            self._current, self._current_owner = prev, prev_owner
         return n
-
-    def _deliver(self, event: Event) -> None:
-        subs = self._handlers.get(event.type)
-        if subs:
-            prev, prev_owner = self._current, self._current_owner
-            self._current = event
-            budget = self.budget
-            try:
-                for sub in subs:
-                    self._current_owner = sub.owner
-                    started = time.perf_counter() if budget is not None else 0.0
-                    try:
-                        result = sub.handler(event)
-                    except Exception as exc:  # noqa: BLE001 - isolation is the point
-                        self._failed(sub.owner, event, exc)
-                    else:
-                        if result is not None and asyncio.iscoroutine(result):
-                            self._spawn(result, sub.owner, event)
-                    if budget is not None:
-                        budget.check(sub.owner or "bus", "handler", (time.perf_counter() - started) * 1000.0)
-            finally:
-                self._current, self._current_owner = prev, prev_owner
-        self._processed[event.priority] += 1
-        if self._taps:
-            self._notify(event, "delivered")
 
     def _spawn(self, coro: Any, owner: str | None, event: Event) -> None:
         token = current_cause.set((event.id, owner))

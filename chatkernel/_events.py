@@ -75,7 +75,7 @@ def check_event_type(event_type: object) -> str:
 
     Valid names are cached, so the check costs one set lookup on the dispatch hot path.
     """
-    if event_type in _valid_types:
+    if event_type.__class__ is str and event_type in _valid_types:
         return event_type  # type: ignore[return-value]
     if not isinstance(event_type, str):
         raise InvalidEventError(

@@ -256,8 +256,9 @@ class FeatureRegistry:
         report = MountReport(order=self.order())
         await self._mount_in_order(report.order, report)
         report.unheard = self.unheard()
-        for fid, types in report.unheard.items():
-            log.warning("feature %s subscribes to %s, which no mounted feature declares", fid, ", ".join(types))
+        if report.unheard:  # one line, however many: this is a report, not an error
+            log.warning("subscribed types that no mounted feature declares: %s",
+                        "; ".join(f"{fid}: {', '.join(types)}" for fid, types in report.unheard.items()))
         self.last_report = report
         return report
 

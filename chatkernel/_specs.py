@@ -117,23 +117,24 @@ _INLINE = {str: "is not _str", int: "is not _int", bool: "is not _bool", type(No
 def _compile_check(fields: Mapping[str, Any], checks: tuple[tuple[str, Checker, bool], ...], explain: Any) -> Any:
     """Generate the checker: exact-type tests inlined, and on any mismatch ``explain``.
 
-    Code generation keeps strict mode cheap (a 3-field check costs about what msgspec's Struct
-    conversion does; see bench/bench_bus.py); :meth:`EventSpec._explain` words the refusal.
+    Code generation keeps strict mode cheap (a 3-field check costs a few hundred nanoseconds, close
+    to msgspec's Struct conversion; see bench/bench_bus.py); :meth:`EventSpec._explain` words the
+    refusal.
     """
-    lines = ["def check(payload):", "    get = payload.get", "    n = 0"]
+    lines = ["def check(payload):", "    n = 0"]
     namespace: dict[str, Any] = {"_M": _MISSING, "_explain": explain, "_str": str, "_int": int, "_bool": bool,
                                  "_none": type(None), "_float": float, "_TypeMismatch": TypeMismatch}
     for i, (name, checker, required) in enumerate(checks):
         annotation = unwrap(fields[name])
         annotation = type(None) if annotation is None else annotation
-        lines.append(f"    v = get({name!r}, _M)")
         if required:
-            lines.append("    if v is _M: return _explain(payload)")
+            lines += ["    try:", f"        v = payload[{name!r}]", "    except KeyError:",
+                      "        return _explain(payload)"]
             indent = "    "
         else:
-            lines.append("    if v is not _M:")
+            lines += [f"    v = payload.get({name!r}, _M)", "    if v is not _M:"]
             indent = "        "
-        lines.append(f"{indent}n += 1")
+            lines.append(f"{indent}n += 1")
         if annotation is Any or annotation is object:
             continue
         if annotation in _INLINE:
@@ -144,7 +145,8 @@ def _compile_check(fields: Mapping[str, Any], checks: tuple[tuple[str, Checker, 
             namespace[f"_c{i}"] = checker
             lines += [f"{indent}try:", f"{indent}    _c{i}(v, {name!r})",
                       f"{indent}except _TypeMismatch:", f"{indent}    return _explain(payload)"]
-    lines.append("    if len(payload) != n: return _explain(payload)")
+    required = sum(1 for _, _, is_required in checks if is_required)
+    lines.append(f"    if len(payload) != n + {required}: return _explain(payload)")
     exec(compile("\n".join(lines), "<chatkernel spec check>", "exec"), namespace)  # noqa: S102 - our own source
     return namespace["check"]
 
@@ -161,12 +163,28 @@ KERNEL_SPECS: tuple[EventSpec, ...] = (
 )
 
 
+class _Priorities(dict):  # type: ignore[type-arg]
+    """type -> declared priority; an undeclared type's name is checked once and reads MEDIUM.
+
+    One subscript on the dispatch hot path answers both "is this a valid type name?" and "at
+    which priority?"; entries for undeclared types are bounded like the cache of valid names.
+    """
+
+    def __missing__(self, event_type: str) -> Priority:
+        check_event_type(event_type)
+        if len(self) < 65536:
+            self[event_type] = Priority.MEDIUM
+        return Priority.MEDIUM
+
+
 class SpecCatalog:
     """Every declared event type and who declared it; one declarer per type."""
 
     def __init__(self) -> None:
         #: type -> spec; read it (the bus does, on every dispatch), change it only through declare/withdraw.
         self.specs: dict[str, EventSpec] = {}
+        #: type -> declared priority, the bus's default for that type (kept beside ``specs``).
+        self.priorities: dict[str, Priority] = _Priorities()
         self._owners: dict[str, str] = {}
         self.declare(KERNEL, KERNEL_SPECS)
 
@@ -181,11 +199,13 @@ class SpecCatalog:
                 raise EventSpecConflictError(spec.type, other, owner)
         for spec in specs:
             self.specs[spec.type] = spec
+            self.priorities[spec.type] = spec.priority  # type: ignore[assignment]
             self._owners[spec.type] = owner
 
     def withdraw(self, owner: str) -> None:
         for event_type in [t for t, o in self._owners.items() if o == owner]:
             del self.specs[event_type], self._owners[event_type]
+            self.priorities.pop(event_type, None)
 
     def get(self, event_type: str) -> EventSpec | None:
         return self.specs.get(event_type)

@@ -346,3 +346,12 @@ def test_property_priority_order_and_high_never_dropped(priorities, limit):
     # nothing is lost: every event was delivered or is in the dropped record
     assert len(seen) + bus.stats().total_dropped == len(sent)
     assert dropped_ids.isdisjoint(delivered_ids)
+
+
+@pytest.mark.parametrize("bad", [["X_Y"], {"X": 1}, None, 3, "lower_case"])
+@pytest.mark.parametrize("priority", [None, "LOW"])
+def test_a_dispatch_with_something_that_is_not_a_type_name_is_refused_clearly(bad, priority):
+    bus = EventBus()
+    with pytest.raises(InvalidEventError, match="event type"):
+        bus.dispatch(bad, None, priority)
+    assert bus.pending == 0
