@@ -6,7 +6,7 @@ through the priority :class:`EventBus`; their state machines run as :class:`Acto
 """
 
 from ._actors import RESERVED_KWARGS, SNAPSHOT_VERSION, Actor, ActorInfo, ActorRegistry
-from ._app import USER, App
+from ._app import App
 from ._app_machine import STARTUP_TYPES, AppHost, AppMachine
 from ._bootstrap import STRICT_ENV, bootstrap, strict_default
 from ._budget import BudgetViolation, PerformanceBudget
@@ -55,7 +55,7 @@ from ._report import MountReport
 from ._ringbuffer import RingBuffer
 from ._services import check_service
 from ._settings import settings_schema
-from ._specs import KERNEL_SPECS, EventSpec, SpecCatalog
+from ._specs import KERNEL_SPECS, USER, EventSpec, SpecCatalog
 from ._version import __version__
 
 __all__ = [

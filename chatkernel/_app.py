@@ -20,14 +20,12 @@ from ._feature import FEATURE_ID_PATTERN, Feature
 from ._metrics import Metrics
 from ._registry import FeatureRegistry
 from ._report import MountReport
-from ._specs import EventSpec
+from ._specs import USER, EventSpec
 
 __all__ = ["USER", "App"]
 
 log = logging.getLogger("chatkernel.app")
 
-#: The source of events dispatched from notebook cells, and the declarer of their specs.
-USER = "user"
 
 
 class App:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from ._errors import ChatKernelError, FeatureContractError
 from ._events import check_event_type
 from ._settings import check_settings_record
-from ._specs import EventSpec
+from ._specs import KERNEL, USER, EventSpec
 
 __all__ = ["FEATURE_ID_PATTERN", "Feature", "MountResult", "as_feature"]
 
@@ -157,6 +157,9 @@ class Feature:
                 f"feature id {fid!r} must be lower case letters and digits, words joined by '-' or '_'",
                 feature_id=fid, field="id",
             )
+        if fid in (KERNEL, USER):  # they declare events too: a feature by that name could claim theirs
+            raise FeatureContractError(f"feature id {fid!r} is reserved for the kernel's own declarations",
+                                       feature_id=fid, field="id")
         if not isinstance(self.name, str) or not self.name.strip():
             raise FeatureContractError(f"feature {fid!r} is missing 'name'", feature_id=fid, field="name")
         if self.on_mount is None:

@@ -36,7 +36,7 @@ from ._metrics import Metrics, feature_metric
 from ._report import MountReport
 from ._services import check_service
 from ._settings import apply_settings
-from ._specs import KERNEL, SpecCatalog
+from ._specs import SpecCatalog
 
 __all__ = ["FeatureRegistry", "topological_order"]
 
@@ -263,12 +263,15 @@ class FeatureRegistry:
         return report
 
     def unheard(self) -> dict[str, list[str]]:
-        """Subscribed types that no mounted feature (nor the kernel) declares, by subscriber."""
+        """Subscribed types that nothing declares, or only a feature that is not mounted, by subscriber.
+
+        Declarers that are not features (the kernel, the notebook's user) always count.
+        """
         out: dict[str, list[str]] = {}
         for fid in self._mounted:
             missing = [t for t in self._features[fid].subscribed_events
-                       if (owner := self.catalog.owner(t)) is None or (owner != KERNEL and owner not in self._mounted
-                                                                       and owner != "user")]
+                       if (owner := self.catalog.owner(t)) is None
+                       or (owner in self._features and owner not in self._mounted)]
             if missing:
                 out[fid] = missing
         return out

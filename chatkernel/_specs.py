@@ -26,10 +26,12 @@ from ._events import (
 )
 from ._types import Checker, TypeMismatch, compile_type, describe, is_not_required, json_schema, unwrap
 
-__all__ = ["KERNEL", "KERNEL_SPECS", "EventSpec", "SpecCatalog"]
+__all__ = ["KERNEL", "KERNEL_SPECS", "USER", "EventSpec", "SpecCatalog"]
 
 #: The declarer of the kernel's own events.
 KERNEL = "kernel"
+#: The declarer of the events notebook cells dispatch (``app.dispatch``), and their source.
+USER = "user"
 _MISSING = object()
 
 

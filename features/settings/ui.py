@@ -72,7 +72,7 @@ class SettingsPanel(widgets.VBox):
 
         self._stop_inspecting = actor.system.inspect(self._record)
         bus = actor.system.bus
-        self._subscriptions = [bus.subscribe(spec.type, self._heard, owner=f"{actor.feature}.panel") for spec in
+        self._subscriptions = [bus.subscribe(spec.type, self._heard, owner=actor.feature) for spec in
                                (ev.SETTINGS_LOADED, ev.SETTINGS_CHANGED, ev.SETTINGS_SAVE_FAILED,
                                 ev.SIGNALING_URL_TESTED)] if bus is not None else []
         self._show_values(url=True)

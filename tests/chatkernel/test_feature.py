@@ -92,3 +92,11 @@ def test_as_feature_accepts_a_mapping_and_rejects_unknown_fields():
         as_feature({"id": "auth", "name": "Auth", "onMount": mount})
     with pytest.raises(FeatureContractError, match="expected a Feature"):
         as_feature(42)
+
+
+@pytest.mark.parametrize("reserved", ["kernel", "user"])
+def test_the_declarers_that_are_not_features_are_reserved_ids(reserved):
+    """A feature named "kernel" could otherwise redeclare APP_READY as its own."""
+    with pytest.raises(FeatureContractError, match="reserved") as info:
+        Feature(id=reserved, name="Impostor", on_mount=lambda ctx: None)
+    assert info.value.field == "id"

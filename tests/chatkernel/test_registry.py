@@ -112,22 +112,22 @@ async def test_failure_degrades_and_skips_dependents_with_reasons():
     reg.bus.subscribe(FEATURE_ERROR, errors.append)
     reg.register(feature("base"))
     reg.register(feature("broken", ("base",), fail=True))
-    reg.register(feature("user", ("broken",)))
-    reg.register(feature("indirect", ("user",)))
+    reg.register(feature("consumer", ("broken",)))
+    reg.register(feature("indirect", ("consumer",)))
     reg.register(feature("fine", ("base",)))
     report = await reg.mount_all()
     await reg.bus.drain()
     assert report.mounted == ["base", "fine"]
     assert report.failed == {"broken": "on_mount raised RuntimeError: broken is broken"}
-    assert report.skipped == {"user": "depends on 'broken', which failed to mount",
-                              "indirect": "depends on 'user', which was skipped"}
+    assert report.skipped == {"consumer": "depends on 'broken', which failed to mount",
+                              "indirect": "depends on 'consumer', which was skipped"}
     assert report.degraded
     assert [(e.payload["feature"], e.payload["phase"]) for e in errors] == [("broken", "mount")]
     # a mount failure happens outside any event: no event type or id (None, not "" or 0)
     assert errors[0].payload["event_type"] is None and errors[0].payload["event_id"] is None
     assert errors[0].payload["error_type"] == "RuntimeError"
     assert reg.metrics.get("feature.broken.errors") == 1
-    assert reg.status("broken") == "failed" and reg.status("user") == "skipped"
+    assert reg.status("broken") == "failed" and reg.status("consumer") == "skipped"
 
 
 async def test_on_register_failure_and_async_on_register():
@@ -229,14 +229,14 @@ async def test_replace_hot_reloads_feature_and_dependents():
     log = []
     reg = FeatureRegistry()
     reg.register(feature("base", log=log))
-    reg.register(feature("user", ("base",), log=log))
+    reg.register(feature("consumer", ("base",), log=log))
     reg.register(feature("other", log=log))
     await reg.mount_all()
     log.clear()
     new = Feature(id="base", name="Base v2", version="2.0.0", on_mount=lambda c: MountResult(service="v2"))
     report = await reg.replace(new)
-    assert report.mounted == ["base", "user"]
-    assert log == [("unmount", "user"), ("unmount", "base"), ("mount", "user")]
+    assert report.mounted == ["base", "consumer"]
+    assert log == [("unmount", "consumer"), ("unmount", "base"), ("mount", "consumer")]
     assert reg.mount_result("base").service == "v2" and reg.get("base").version == "2.0.0"
     assert reg.metrics.get("feature.base.reloads") == 1
 
