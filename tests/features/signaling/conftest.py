@@ -8,8 +8,10 @@ Apps are strict (tests/conftest.py): the types a test dispatches as the user are
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any, NotRequired
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -95,3 +97,17 @@ async def relay():
     server = await EmbeddedRelay.start(store="memory")
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def remote_relay_url(relay) -> str:
+    """The relay at 0.0.0.0: not loopback to the URL policy, yet on Linux a connection to it
+    reaches the relay listening on 127.0.0.1, so traffic stays on this machine: a "remote"
+    plain-http relay that really answers."""
+    remote = relay.url.replace("127.0.0.1", "0.0.0.0")
+    parts = urlsplit(remote)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+    except OSError:
+        pytest.skip("this platform does not route 0.0.0.0 to loopback")
+    return remote
