@@ -77,7 +77,8 @@ __all__ = [
 _ERRORS = (
     "AuthenticationError", "BodyTooLargeError", "ConfigError", "ConflictError", "CursorAheadError",
     "ForbiddenError", "InvalidFieldError", "InvalidJSONError", "MailboxFullError", "PollCapacityError",
-    "RateLimitedError", "RelayError", "RelayURLError", "RequestError", "StoreError", "StoreSpecError",
+    "RateLimitedError", "RelayError", "RelayURLError", "RequestError", "StoreError",
+    "StoreSpecError",
 )
 _STORES = ("AppendResult", "MailboxStore", "MemoryStore", "RedisStore", "SQLiteStore", "StoredEvent", "open_store")
 _PROTOCOL = ("SERVICE_NAME", "check_relay_url", "connect_request", "derive_user_id", "is_user_id")

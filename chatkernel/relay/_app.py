@@ -1,8 +1,10 @@
 """The relay as a Starlette ASGI app: HTTP in, :class:`RelayService` calls, JSON out.
 
 Every refusal is JSON ``{"error", "detail", ...}``; nothing a client sends can reach a
-traceback in a response body. Limits run cheapest first: address rate, declared body size,
-token, user rate, then the body is read while counting bytes.
+traceback in a response body. Each request is charged to one rate limit before anything
+else: an authenticated endpoint's to the token's user, or to the client address when the token
+is missing, malformed or unknown (``/connect`` always to the address). Then the declared body
+size is checked, and only then is the body read, counting bytes.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .._version import __version__
 from ._config import RelayConfig
@@ -28,10 +32,12 @@ from ._errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    STORE_UNAVAILABLE,
     BodyTooLargeError,
     RequestError,
     StoreError,
 )
+from ._ijson import sanitize_stored
 from ._openapi import openapi_document
 from ._service import RelayService, Session
 from ._stores import MailboxStore, StoredEvent, open_store
@@ -58,15 +64,18 @@ def _internal_error() -> Response:
 
 
 def events_json(events: list[StoredEvent]) -> bytes:
-    """Poll answers are assembled from the stored JSON text, never re-parsed."""
+    """Poll answers are assembled from the stored JSON text, never re-parsed; a lone surrogate
+    left by an older relay is repaired, so the answer is always I-JSON."""
     items = (
-        f'{{"id":{json.dumps(e.id)},"from":{json.dumps(e.sender)},"ts":{int(e.ts)},"payload":{e.payload}}}'
+        f'{{"id":{json.dumps(e.id)},"from":{json.dumps(e.sender)},"ts":{int(e.ts)},'
+        f'"payload":{sanitize_stored(e.payload)}}}'
         for e in events
     )
     return ("[" + ",".join(items) + "]").encode("utf-8")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, counted while it arrives; its deadline is the connection layer's."""
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
@@ -86,15 +95,16 @@ def _endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[
     async def endpoint(request: Request) -> Response:
         service: RelayService = request.app.state.relay
         try:
-            service.check_address(request.client.host if request.client else "unknown")
+            address = request.client.host if request.client else "unknown"
+            session = None
+            if auth:  # charged once: to the token's user, or to the address if it has none
+                session = await service.admit(address, request.headers.get("authorization"))
+            else:
+                await service.check_address(address)
             limit = service.config.max_body_bytes
             declared = _declared_length(request)
             if declared is not None and declared > limit:
                 raise BodyTooLargeError(limit)
-            session = None
-            if auth:
-                session = await service.authenticate(request.headers.get("authorization"))
-                service.check_user(session.user)
             body = parse_body(await _read_body(request, limit))
             return await handler(service, request, session, body)
         except (RequestError, StoreError) as exc:
@@ -152,6 +162,21 @@ async def _health(request: Request) -> Response:
     return JSONResponse({"service": SERVICE_NAME, "version": __version__})
 
 
+async def _ready(request: Request) -> Response:
+    """Readiness, apart from liveness: a node whose store is unreachable should get no
+    traffic, though the process itself is fine."""
+    service: RelayService = request.app.state.relay
+    try:
+        await service.store.ping()
+    except StoreError as exc:
+        log.warning("not ready: %s", exc.detail)
+        # The reason is the failure's kind only: the backend's own message may name hosts.
+        reason = type(exc.__cause__).__name__ if exc.__cause__ is not None else "closed"
+        return _error(503, STORE_UNAVAILABLE, f"the {service.store.backend} store does not answer ({reason})",
+                      {"Retry-After": "1"}, ready=False, store=service.store.backend, reason=reason)
+    return JSONResponse({"ready": True, "store": service.store.backend})
+
+
 async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -201,15 +226,22 @@ def create_app(config: RelayConfig | None = None, *, store: MailboxStore | str =
 
     app = Starlette(
         routes=[
-            Route("/health", _health, methods=["GET"]),
-            Route("/openapi.json", _openapi, methods=["GET"]),
-            Route("/connect", _endpoint(_connect, auth=False), methods=["POST"]),
-            Route("/poll", _endpoint(_poll, auth=True), methods=["POST"]),
+            # The router tries routes in order: the busiest first.
             Route("/send", _endpoint(_send, auth=True), methods=["POST"]),
+            Route("/poll", _endpoint(_poll, auth=True), methods=["POST"]),
+            Route("/connect", _endpoint(_connect, auth=False), methods=["POST"]),
             Route("/disconnect", _endpoint(_disconnect, auth=True), methods=["POST"]),
+            Route("/health", _health, methods=["GET"]),
+            Route("/ready", _ready, methods=["GET"]),
+            Route("/openapi.json", _openapi, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
+        # Client addresses (and so the per-address limit) come from X-Forwarded-For only when
+        # the peer is a proxy the operator named; by default the headers are ignored.
+        middleware=[Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))]
+        if config.trusted_proxies
+        else [],
     )
     app.state.relay = service
     app.state.store = store_obj

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
+import socket
 import sys
+from collections.abc import Callable
 
 from .._logging import configure_logging
 from .._loopback import is_loopback_host
@@ -17,12 +20,14 @@ from ._app import create_app
 from ._config import RelayConfig
 from ._errors import ConfigError, StoreError
 from ._server import build_server
-from ._stores import MailboxStore, open_store
+from ._stores import MailboxStore, SQLiteStore, open_store
+from ._workers import Supervisor, listen
 
 __all__ = ["configure", "run"]
 
 log = logging.getLogger("chatkernel.relay")
 
+_MAX_WORKERS = 64
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")  # no "trace": it would dump ASGI messages
 
 # option -> (RelayConfig field, type, help)
@@ -40,6 +45,11 @@ _LIMITS: dict[str, tuple[str, type, str]] = {
     "--rate-per-address": ("rate_per_address", float, "sustained requests/s per client address"),
     "--burst-per-address": ("burst_per_address", float, "burst per client address"),
     "--purge-interval": ("purge_interval", float, "seconds between purges of old messages"),
+    "--header-max-bytes": ("header_max_bytes", int, "request line and headers (431 above)"),
+    "--header-timeout": ("header_timeout", float, "seconds for a request's headers to arrive (408 after)"),
+    "--body-timeout": ("body_timeout", float, "seconds for a request's body to arrive (408 after)"),
+    "--idle-timeout": ("idle_timeout", float, "seconds an idle keep-alive connection is kept"),
+    "--max-connections": ("max_connections", int, "open connections on this node (503 above)"),
 }
 
 
@@ -50,9 +60,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         default="memory",
-        help="memory (default), sqlite:PATH (durable, one node) or redis://HOST:PORT/DB[?prefix=P] (shared)",
+        help="memory (default), sqlite:PATH (durable, one machine) or redis://HOST:PORT/DB[?prefix=P] (shared)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"processes serving the port (default: 1, at most {_MAX_WORKERS}); more than one needs "
+        "--store sqlite:PATH or redis://...",
     )
     parser.add_argument("--log-level", default="info", type=str.lower, choices=_LOG_LEVELS)
+    parser.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        default=None,
+        metavar="ADDR",
+        help="believe X-Forwarded-For/-Proto only from this proxy address or network (repeatable); "
+        "by default they are ignored, so clients cannot pick their own address",
+    )
     limits = parser.add_argument_group("limits")
     defaults = RelayConfig()
     for option, (field, kind, text) in _LIMITS.items():
@@ -63,10 +90,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> RelayConfig:
     fields = [field for field, _kind, _text in _LIMITS.values()]
-    changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+    changes: dict[str, object] = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+    if getattr(args, "trusted_proxies", None):
+        changes["trusted_proxies"] = tuple(args.trusted_proxies)
     if "poll_max_timeout" in changes:
-        changes.setdefault("poll_default_timeout", min(RelayConfig().poll_default_timeout, changes["poll_max_timeout"]))
-    return RelayConfig(**changes)
+        changes.setdefault(
+            "poll_default_timeout", min(RelayConfig().poll_default_timeout, float(changes["poll_max_timeout"]))  # type: ignore[arg-type]
+        )
+    return RelayConfig(**changes)  # type: ignore[arg-type]
 
 
 def _fail(message: str, code: int) -> int:
@@ -76,7 +107,7 @@ def _fail(message: str, code: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 0 after a clean stop, 2 for bad options, 1 if the store
-    cannot be opened."""
+    cannot be opened (or, with ``--workers N``, the port is taken or workers keep failing)."""
     try:
         store = open_store(args.store)
         config = _config(args)
@@ -84,16 +115,33 @@ def run(args: argparse.Namespace) -> int:
         return _fail(exc.detail, 2)
     if not 0 <= args.port <= 65535:
         return _fail(f"invalid port {args.port}", 2)
+    workers = getattr(args, "workers", 1)
+    if not 1 <= workers <= _MAX_WORKERS:
+        return _fail(f"--workers must be between 1 and {_MAX_WORKERS}, got {workers}", 2)
+    if workers > 1 and sys.platform == "win32":
+        return _fail("--workers needs a POSIX system (the workers inherit the listening socket)", 2)
+    if workers > 1 and store.backend == "memory":
+        return _fail(f"--workers {workers} needs a store the workers share (--store sqlite:PATH or "
+                     "redis://HOST:PORT/DB): the memory store lives in one process", 2)
     configure_logging(args.log_level)
     if not is_loopback_host(args.host):
         log.warning("serving plain HTTP on %s: put a TLS-terminating proxy in front", args.host)
+    if workers > 1:
+        return _supervise(_shared(store), config, args)
     try:
         return asyncio.run(_serve(store, config, args))
     except KeyboardInterrupt:
         return 130
 
 
-async def _serve(store: MailboxStore, config: RelayConfig, args: argparse.Namespace) -> int:
+async def _serve(
+    store: MailboxStore,
+    config: RelayConfig,
+    args: argparse.Namespace,
+    *,
+    sockets: list[socket.socket] | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
     try:
         await store.open()
     except StoreError as exc:
@@ -102,7 +150,68 @@ async def _serve(store: MailboxStore, config: RelayConfig, args: argparse.Namesp
         app = create_app(config, store=store)
         server = build_server(app, host=args.host, port=args.port, embedded=False, log_level=args.log_level)
         log.info("relay store: %r", store)
-        await server.serve()
+        if ready is None:
+            await server.serve(sockets=sockets)
+        else:  # a worker: tell the supervisor once it serves
+            serving = asyncio.ensure_future(server.serve(sockets=sockets))
+            while not server.started and not serving.done():
+                await asyncio.wait({serving}, timeout=0.02)
+            if server.started:
+                ready()
+            await serving
         return 0 if server.started else 1
     finally:
         await store.close()
+
+
+# --workers N --------------------------------------------------------------------------------
+def _shared(store: MailboxStore) -> MailboxStore:
+    """Several processes use this store: rate limits and wake-ups must reach all of them
+    (Redis shares both already)."""
+    if isinstance(store, SQLiteStore):
+        store.shared_limits = True
+        store.shared_wakeups = True
+    return store
+
+
+async def _check_store(store: MailboxStore) -> str | None:
+    try:
+        await store.open()
+    except StoreError as exc:
+        return exc.detail
+    await store.close()
+    return None
+
+
+def _supervise(store: MailboxStore, config: RelayConfig, args: argparse.Namespace) -> int:
+    """Open the store once here (a bad one fails before any worker starts), bind the port
+    once, and run the workers; each builds its own store from the spec."""
+    problem = asyncio.run(_check_store(store))
+    if problem is not None:
+        return _fail(problem, 1)
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
+    picklable = argparse.Namespace(**{k: v for k, v in vars(args).items() if not callable(v)})
+    supervisor = Supervisor(sock, args.workers, functools.partial(_worker, picklable, config))
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    port = sock.getsockname()[1]  # the one bound, for --port 0
+    log.info("relay: %d workers on http://%s:%d, store %r", args.workers, host, port, store)
+    try:
+        code = supervisor.run()
+    except OSError as exc:  # e.g. no more processes or file descriptors
+        return _fail(f"could not start the workers: {exc}", 1)
+    if supervisor.failure is not None:
+        return _fail(supervisor.failure, code)
+    return code
+
+
+def _worker(args: argparse.Namespace, config: RelayConfig, sock: socket.socket, ready: Callable[[], None]) -> int:
+    """One of the workers, in its own process: its store is built here, never inherited."""
+    configure_logging(args.log_level)
+    store = _shared(open_store(args.store))
+    try:
+        return asyncio.run(_serve(store, config, args, sockets=[sock], ready=ready))
+    except KeyboardInterrupt:
+        return 130

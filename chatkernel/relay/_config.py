@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -38,9 +39,19 @@ class RelayConfig:
     burst_per_address: float = 300.0
     rate_table_size: int = 65_536
     purge_interval: float = 60.0
+    # Connections (per node): what a client may hold before its request reaches the app.
+    header_max_bytes: int = 16 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    max_connections: int = 12_000
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
+            if field.name == "trusted_proxies":
+                continue
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{field.name} must be a number, got {value!r}", field=field.name)
@@ -54,6 +65,26 @@ class RelayConfig:
         if self.poll_max_bytes < self.max_body_bytes:
             # One stored message must always fit in one poll answer.
             raise ConfigError("poll_max_bytes must be at least max_body_bytes", field="poll_max_bytes")
+        if self.max_connections <= self.max_parked_polls:
+            # Every parked poll holds a connection; others must still get in.
+            raise ConfigError("max_connections must exceed max_parked_polls", field="max_connections")
+        object.__setattr__(self, "trusted_proxies", _proxies(self.trusted_proxies))
 
-    def replace(self, **changes: float) -> RelayConfig:
+    def replace(self, **changes: object) -> RelayConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _proxies(value: object) -> tuple[str, ...]:
+    """IP addresses or networks (``10.0.0.0/8``); ``*`` is refused: it trusts every client."""
+    if isinstance(value, str) or not isinstance(value, (tuple, list)):
+        raise ConfigError(f"trusted_proxies must be a list of addresses, got {value!r}", field="trusted_proxies")
+    proxies: list[str] = []
+    for item in value:
+        try:
+            network = ipaddress.ip_network(str(item).strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"trusted proxy {item!r} is not an IP address or network", field="trusted_proxies"
+            ) from None
+        proxies.append(str(network) if network.num_addresses > 1 else str(network.network_address))
+    return tuple(proxies)

@@ -14,7 +14,10 @@ the code, never on the message. The codes are the constants below, re-exported b
     ├── StoreError                a store backend failed (backend); answered 503
     └── RequestError              a request is refused (status, code, headers())
         ├── BodyTooLargeError     413 body_too_large (limit)
-        ├── InvalidJSONError      422 invalid_json
+        ├── InvalidJSONError      422 invalid_json (field and reason when the text is JSON
+        │                             but not I-JSON: lone_surrogate | duplicate_key |
+        │                             unsafe_integer | non_finite_number; reason alone:
+        │                             invalid_utf8 | bom)
         ├── InvalidFieldError     422 invalid_field (field)
         │   └── CursorAheadError  422 invalid_field, field "since", reason "cursor_ahead"
         ├── AuthenticationError   401 missing_token | invalid_token | bad_signature |
@@ -24,6 +27,11 @@ the code, never on the message. The codes are the constants below, re-exported b
         ├── RateLimitedError      429 rate_limited (scope, retry_after)
         ├── PollCapacityError     503 too_many_polls (retry_after)
         └── MailboxFullError      507 mailbox_full (limit)
+
+Two refusals happen before a request reaches the app, in the connection layer
+(``_connection.py``), and close the connection: 431 ``headers_too_large`` and 503
+``too_many_connections``; a request whose headers or body do not arrive in time gets 408
+``request_timeout``.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ __all__ = [
     "ERROR_CODES",
     "FORBIDDEN",
     "ForbiddenError",
+    "HEADERS_TOO_LARGE",
     "HTTP_ERROR",
     "ID_CONFLICT",
     "INTERNAL_ERROR",
@@ -60,6 +69,7 @@ __all__ = [
     "PollCapacityError",
     "RATE_LIMITED",
     "REPLAYED_REQUEST",
+    "REQUEST_TIMEOUT",
     "RateLimitedError",
     "RelayError",
     "RelayURLError",
@@ -68,6 +78,7 @@ __all__ = [
     "STORE_UNAVAILABLE",
     "StoreError",
     "StoreSpecError",
+    "TOO_MANY_CONNECTIONS",
     "TOO_MANY_POLLS",
 ]
 
@@ -88,13 +99,17 @@ ID_CONFLICT = "id_conflict"  # 409, with ``field``
 RATE_LIMITED = "rate_limited"  # 429, with ``scope`` and ``retryAfter``
 INTERNAL_ERROR = "internal_error"  # 500
 TOO_MANY_POLLS = "too_many_polls"  # 503, with ``retryAfter``
+TOO_MANY_CONNECTIONS = "too_many_connections"  # 503, connection closed
+HEADERS_TOO_LARGE = "headers_too_large"  # 431, with ``limit``, connection closed
+REQUEST_TIMEOUT = "request_timeout"  # 408, connection closed
 STORE_UNAVAILABLE = "store_unavailable"  # 503
 MAILBOX_FULL = "mailbox_full"  # 507, with ``limit``
 HTTP_ERROR = "http_error"  # any other HTTP-level refusal
 ERROR_CODES = frozenset({
-    BAD_SIGNATURE, BODY_TOO_LARGE, FORBIDDEN, HTTP_ERROR, ID_CONFLICT, INTERNAL_ERROR, INVALID_FIELD,
-    INVALID_JSON, INVALID_TOKEN, KEY_CONFLICT, MAILBOX_FULL, METHOD_NOT_ALLOWED, MISSING_TOKEN, NOT_FOUND,
-    RATE_LIMITED, REPLAYED_REQUEST, STALE_TIMESTAMP, STORE_UNAVAILABLE, TOO_MANY_POLLS,
+    BAD_SIGNATURE, BODY_TOO_LARGE, FORBIDDEN, HEADERS_TOO_LARGE, HTTP_ERROR, ID_CONFLICT, INTERNAL_ERROR,
+    INVALID_FIELD, INVALID_JSON, INVALID_TOKEN, KEY_CONFLICT, MAILBOX_FULL, METHOD_NOT_ALLOWED, MISSING_TOKEN,
+    NOT_FOUND, RATE_LIMITED, REPLAYED_REQUEST, REQUEST_TIMEOUT, STALE_TIMESTAMP, STORE_UNAVAILABLE,
+    TOO_MANY_CONNECTIONS, TOO_MANY_POLLS,
 })
 # Not an ``error`` code but the ``reason`` of an ``invalid_field`` refusal of ``since``.
 CURSOR_AHEAD = "cursor_ahead"
@@ -185,8 +200,20 @@ class BodyTooLargeError(RequestError):
 
 
 class InvalidJSONError(RequestError):
+    """Not JSON, not an object, or JSON that is not I-JSON (RFC 7493): then ``field`` is the
+    path of the offending value (``payload.items[2]``) and ``reason`` says what is wrong."""
+
     code = INVALID_JSON
     status = 422
+
+    def __init__(self, detail: str, *, field: str | None = None, reason: str | None = None):
+        super().__init__(detail)
+        self.field = field
+        self.reason = reason
+
+    def fields(self) -> dict[str, Any]:
+        found = {"field": self.field, "reason": self.reason}
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class InvalidFieldError(RequestError):

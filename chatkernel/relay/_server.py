@@ -13,6 +13,9 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from ._config import RelayConfig
+from ._connection import guarded_protocol
+
 __all__ = ["RelayServer", "build_server"]
 
 
@@ -51,13 +54,22 @@ def build_server(
     log_level: str | None = None,
 ) -> RelayServer:
     """An embedded server leaves logging alone and logs no access lines; the CLI uses
-    uvicorn's standard logging (its access line holds the request line, never headers)."""
+    uvicorn's standard logging (its access line holds the request line, never headers).
+
+    Forwarded headers are never read here: uvicorn would trust them from any loopback peer,
+    which behind a local TLS proxy is every client. The app reads them only from the
+    proxies named in ``RelayConfig.trusted_proxies``."""
+    limits: RelayConfig = app.state.relay.config
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "lifespan": "on",
-        "http": "httptools",  # C parser: about a third of the relay's CPU went to h11
+        # httptools (a C parser: about a third of the relay's CPU went to h11), with header
+        # size and time limits and a connection cap.
+        "http": guarded_protocol(limits),
         "ws": "none",
+        "proxy_headers": False,
+        "timeout_keep_alive": limits.idle_timeout,
         "timeout_graceful_shutdown": 5,
         "server_header": False,
     }

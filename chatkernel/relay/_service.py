@@ -31,14 +31,16 @@ from ._errors import (
     PollCapacityError,
     RateLimitedError,
 )
-from ._limiter import KeyedLimiter
 from ._stores import Listener, MailboxStore, StoredEvent
 from ._validation import (
+    REQUEST_FIELDS,
     b64_field,
     cursor_field,
     int_field,
     message_id_field,
     object_field,
+    only_fields,
+    optional_user_id_field,
     payload_field,
     timeout_field,
     user_id_field,
@@ -69,9 +71,11 @@ class RelayService:
         self.store = store
         self.config = config
         self._clock_ms = clock_ms
-        self._users = KeyedLimiter(config.rate_per_user, config.burst_per_user, max_keys=config.rate_table_size)
-        self._addresses = KeyedLimiter(
-            config.rate_per_address, config.burst_per_address, max_keys=config.rate_table_size
+        # From the store: a store several relay processes share counts each limit once for all.
+        table = config.rate_table_size
+        self._users = store.rate_limiter("user", config.rate_per_user, config.burst_per_user, max_keys=table)
+        self._addresses = store.rate_limiter(
+            "address", config.rate_per_address, config.burst_per_address, max_keys=table
         )
         self._parked: set[Listener] = set()
         self._closing = False
@@ -82,15 +86,31 @@ class RelayService:
         return len(self._parked)
 
     # Limits ------------------------------------------------------------------------------
-    def check_address(self, address: str) -> None:
-        retry = self._addresses.check(address)
+    # Each request is charged once: to its user when its token is valid, else to its address.
+    # Behind a proxy every user shares one address, so charging a user's requests (accepted or
+    # refused) to the address as well would let one flooding user lock out its neighbours.
+    async def check_address(self, address: str) -> None:
+        """Charge an unauthenticated request (``/connect``, a bad token) to its address."""
+        retry = await self._addresses.check(address)
         if retry is not None:
             raise RateLimitedError("address", retry)
 
-    def check_user(self, user: str) -> None:
-        retry = self._users.check(user)
+    async def check_user(self, user: str) -> None:
+        retry = await self._users.check(user)
         if retry is not None:
             raise RateLimitedError("user", retry)
+
+    async def admit(self, address: str, authorization: str | None) -> Session:
+        """Authenticate a request and charge it once: a valid token to its user only; a
+        missing, malformed or unknown one to ``address``, which answers 429 (scope
+        ``address``) instead of 401 once that budget is spent."""
+        try:
+            session = await self.authenticate(authorization)
+        except AuthenticationError:
+            await self.check_address(address)
+            raise
+        await self.check_user(session.user)
+        return session
 
     # Identity ----------------------------------------------------------------------------
     async def authenticate(self, authorization: str | None) -> Session:
@@ -107,8 +127,10 @@ class RelayService:
         return Session(user, token_hash)
 
     async def connect(self, body: dict[str, Any]) -> dict[str, Any]:
+        only_fields(body, REQUEST_FIELDS["/connect"])
         user_id = user_id_field(body, "userId")
         public_key = object_field(body, "publicKey")
+        only_fields(public_key, REQUEST_FIELDS["/connect publicKey"], path="publicKey")
         signing = b64_field(public_key, "signing", length=32, path="publicKey.signing")
         exchange = b64_field(public_key, "exchange", length=32, path="publicKey.exchange")
         ts = int_field(body, "ts")
@@ -134,7 +156,9 @@ class RelayService:
         return {"token": token, "expiresAt": expires_at}
 
     async def disconnect(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        if body.get("userId") is not None and user_id_field(body, "userId") != session.user:
+        only_fields(body, REQUEST_FIELDS["/disconnect"])
+        claimed = optional_user_id_field(body, "userId")
+        if claimed is not None and claimed != session.user:
             raise ForbiddenError("userId", "userId is not the token's user")
         await self.store.revoke_token(session.token_hash)
         await self.store.notify(session.user, "revoke")
@@ -143,6 +167,7 @@ class RelayService:
 
     # Messages ----------------------------------------------------------------------------
     async def send(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        only_fields(body, REQUEST_FIELDS["/send"])
         if user_id_field(body, "from") != session.user:
             raise ForbiddenError("from", "from is not the token's user")
         to = user_id_field(body, "to")
@@ -164,6 +189,7 @@ class RelayService:
 
     async def poll(self, session: Session, body: dict[str, Any]) -> list[StoredEvent]:
         user = session.user
+        only_fields(body, REQUEST_FIELDS["/poll"])
         if user_id_field(body, "userId") != user:
             raise ForbiddenError("userId", "userId is not the token's user")
         since = cursor_field(body, "since", self.store)

@@ -32,6 +32,7 @@ from ._errors import (
     CURSOR_AHEAD,
     ERROR_CODES,
     FORBIDDEN,
+    HEADERS_TOO_LARGE,
     HTTP_ERROR,
     ID_CONFLICT,
     INTERNAL_ERROR,
@@ -45,8 +46,10 @@ from ._errors import (
     NOT_FOUND,
     RATE_LIMITED,
     REPLAYED_REQUEST,
+    REQUEST_TIMEOUT,
     STALE_TIMESTAMP,
     STORE_UNAVAILABLE,
+    TOO_MANY_CONNECTIONS,
     TOO_MANY_POLLS,
     RelayURLError,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "CURSOR_AHEAD",
     "ERROR_CODES",
     "FORBIDDEN",
+    "HEADERS_TOO_LARGE",
     "HTTP_ERROR",
     "ID_CONFLICT",
     "INTERNAL_ERROR",
@@ -72,16 +76,19 @@ __all__ = [
     "NOT_FOUND",
     "RATE_LIMITED",
     "REPLAYED_REQUEST",
+    "REQUEST_TIMEOUT",
     "RelayURLError",
     "SERVICE_NAME",
     "STALE_TIMESTAMP",
     "STORE_UNAVAILABLE",
+    "TOO_MANY_CONNECTIONS",
     "TOO_MANY_POLLS",
     "USER_ID_LENGTH",
     "USER_ID_PATTERN",
     "USER_ID_TAG",
     "b64url_decode",
     "b64url_encode",
+    "b64url_pattern",
     "check_relay_url",
     "connect_message",
     "connect_request",
@@ -100,7 +107,8 @@ USER_ID_PATTERN = r"^[a-z2-7]{%d}$" % USER_ID_LENGTH
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # the client's id of a sent message
 _USER_ID_RE = re.compile(USER_ID_PATTERN.rstrip("$") + r"\Z")
 _MESSAGE_ID_RE = re.compile(MESSAGE_ID_PATTERN.rstrip("$") + r"\Z")
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}\Z")
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*\Z")
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def now_ms() -> int:
@@ -115,14 +123,35 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode base64url with or without padding; anything else raises ``ValueError``."""
+    """Decode the one form :func:`b64url_encode` writes (RFC 4648 section 5, unpadded, unused
+    bits zero), so every byte string has exactly one accepted spelling; anything else raises
+    ``ValueError`` saying which rule it breaks."""
+    if not isinstance(text, str):
+        raise ValueError(f"base64url must be a string, not {type(text).__name__}")
+    if "=" in text:
+        raise ValueError("base64url must be unpadded (no '=')")
     if not _B64URL_RE.match(text):
-        raise ValueError("not base64url")
-    stripped = text.rstrip("=")
+        raise ValueError("base64url uses only A-Z a-z 0-9 - _")
+    if len(text) % 4 == 1:
+        raise ValueError(f"{len(text)} characters cannot be base64url")
     try:
-        return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
-    except binascii.Error as exc:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:  # pragma: no cover - the checks above leave nothing for it
         raise ValueError("not base64url") from exc
+    if b64url_encode(raw) != text:
+        raise ValueError("base64url is not canonical: the unused low bits of the last character must be zero")
+    return raw
+
+
+def b64url_pattern(length: int) -> str:
+    """The regular expression of exactly the strings :func:`b64url_decode` accepts for
+    ``length`` bytes (for schemas: the last character carries only zero bits past the data)."""
+    if length <= 0:
+        raise ValueError("length must be positive")
+    chars, spare = -(-length * 4 // 3), (-length * 8) % 6
+    last = "".join(c for i, c in enumerate(_B64URL_ALPHABET) if i % (1 << spare) == 0)
+    last_class = "A-Za-z0-9_-" if spare == 0 else last  # letters and digits only: no escapes
+    return r"^[A-Za-z0-9_-]{%d}[%s]$" % (chars - 1, last_class)
 
 
 def derive_user_id(signing_pub: bytes, exchange_pub: bytes) -> str:

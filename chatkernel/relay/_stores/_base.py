@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .._limiter import KeyedLimiter, RateLimiter
 from ._wakeup import Listener, WakeupHub
 
 __all__ = ["AppendResult", "MailboxStore", "StoredEvent", "take_within"]
@@ -73,6 +74,9 @@ class MailboxStore(abc.ABC):
 
     async def close(self) -> None:
         """Release connections and threads; idempotent."""
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` unless the store answers now (``GET /ready``)."""
 
     async def __aenter__(self) -> MailboxStore:
         await self.open()
@@ -137,6 +141,18 @@ class MailboxStore(abc.ABC):
     @abc.abstractmethod
     async def remember_proof(self, digest: str, expires_at: int, now: int) -> bool:
         """Record a ``/connect`` proof; ``False`` if it was already seen (a replay)."""
+
+    # Rate limits -------------------------------------------------------------------------
+    def rate_limiter(self, name: str, rate: float, burst: float, *, max_keys: int) -> RateLimiter:
+        """A limit of ``rate`` requests/s and bursts of ``burst`` per key; ``name`` keeps the
+        keys of different limits apart.
+
+        In this process by default (an LRU of ``max_keys`` buckets), which is right for a store
+        only one relay process uses. A store that several processes share overrides this so the
+        limit is counted once for all of them. Called before :meth:`open`; the limiter may only
+        be checked while the store is open.
+        """
+        return KeyedLimiter(rate, burst, max_keys=max_keys)
 
     # Wake-ups ----------------------------------------------------------------------------
     def listen(self, user: str) -> Listener:

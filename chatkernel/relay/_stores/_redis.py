@@ -3,7 +3,9 @@
 One Redis Stream per mailbox (the stream id is the relay id and the cursor), deduplication
 and insertion in one Lua script (after Signal-Server's ``insert_item.lua``), and one pub/sub
 channel per store that wakes parked polls on every node. Each node keeps a single pub/sub
-connection and fans wake-ups out to its local listeners.
+connection and fans wake-ups out to its local listeners. Rate limits are shared too (one GCRA
+key per user or address, one script call per request), so a client's burst is counted once
+across all nodes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CursorAheadError, MailboxFullError, StoreError
+from .._limiter import RateLimiter, SharedLimiter
 from ._base import AppendResult, MailboxStore, StoredEvent, take_within
 
 if TYPE_CHECKING:
@@ -56,6 +59,27 @@ end
 return removed
 """
 
+# GCRA, as _limiter.gcra, in whole microseconds on Redis's own clock (TIME), so nodes with
+# skewed clocks agree. KEYS: the limit's key. ARGV: interval (1/rate), tolerance (burst *
+# interval). Returns 0 when allowed (and charged), else microseconds to wait. The key expires
+# when its TAT passes, which is when a fresh key would behave the same.
+_LIMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+if tat > now + tolerance then
+  tat = now + tolerance
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil(tolerance / 1000))
+end
+local new_tat = tat + interval
+local wait = new_tat - now - tolerance
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return 0
+"""
+
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
@@ -64,10 +88,15 @@ def _glob_escape(text: str) -> str:
 class RedisStore(MailboxStore):
     backend = "redis"
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "chatkernel:relay:"):
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "chatkernel:relay:", shared_limits: bool = True
+    ):
+        """``shared_limits=False`` counts rate limits in each process instead (a benchmark's
+        baseline; with several nodes a client would get its burst once per node)."""
         super().__init__()
         self.url = url
         self.prefix = prefix
+        self.shared_limits = shared_limits
         self._redis: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._pump_task: asyncio.Task[None] | None = None
@@ -120,7 +149,11 @@ class RedisStore(MailboxStore):
             await client.aclose()
             raise
         self._redis, self._pubsub = client, pubsub
-        self._scripts = {"append": client.register_script(_APPEND), "purge": client.register_script(_PURGE)}
+        self._scripts = {
+            "append": client.register_script(_APPEND),
+            "purge": client.register_script(_PURGE),
+            "limit": client.register_script(_LIMIT),
+        }
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="relay-redis-wakeups")
 
     async def close(self) -> None:
@@ -136,6 +169,14 @@ class RedisStore(MailboxStore):
             await self._pubsub.aclose()
         with contextlib.suppress(Exception):
             await client.aclose()
+
+    async def ping(self) -> None:
+        try:
+            async with asyncio.timeout(2.0):  # a hung server must not hang the probe
+                with self._guard():
+                    await self._r.ping()
+        except TimeoutError as exc:
+            raise StoreError("Redis did not answer PING within 2 s", backend=self.backend) from exc
 
     async def _pump(self) -> None:
         while True:
@@ -238,6 +279,20 @@ class RedisStore(MailboxStore):
     async def remember_proof(self, digest: str, expires_at: int, now: int) -> bool:
         with self._guard():
             return bool(await self._r.set(f"{self.prefix}proof:{digest}", "1", nx=True, pxat=max(expires_at, now + 1)))
+
+    # Rate limits -------------------------------------------------------------------------
+    def rate_limiter(self, name: str, rate: float, burst: float, *, max_keys: int) -> RateLimiter:
+        if not self.shared_limits:
+            return super().rate_limiter(name, rate, burst, max_keys=max_keys)
+        return SharedLimiter(name, rate, burst, self._take)  # keys expire: no table to bound
+
+    async def _take(self, key: str, interval_us: int, tolerance_us: int) -> float | None:
+        client = self._r
+        with self._guard():
+            wait = await self._scripts["limit"](
+                keys=[f"{self.prefix}rl:{key}"], args=[interval_us, tolerance_us], client=client
+            )
+        return int(wait) / 1e6 or None
 
     # Wake-ups ----------------------------------------------------------------------------
     async def notify(self, user: str, reason: str) -> None:

@@ -1,23 +1,28 @@
 """The SQLite store: durable on one node, so a restarted relay loses nothing.
 
 All SQL runs on one dedicated thread holding the only connection (WAL, synchronous=FULL),
-which serialises writes without locks and never blocks the event loop.
+which serialises writes without locks and never blocks the event loop. Rate limits are kept
+in this process unless the store is told that several processes share it (``shared_limits``):
+then they live in a sidecar database (``_sqlite_limits``) that every process charges.
+Wake-ups stay in this process too unless ``shared_wakeups`` is set: then a send or a poll on
+one process also wakes the polls parked on the others (``_sqlite_wakeups``, loopback UDP).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import sqlite3
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._errors import CursorAheadError, MailboxFullError, StoreError
+from .._errors import CursorAheadError, MailboxFullError
+from .._limiter import RateLimiter, SharedLimiter
 from ._base import AppendResult, MailboxStore, StoredEvent, take_within
 from ._memory import int_cursor_key
+from ._sqlite_limits import SQLiteLimits, limits_path
+from ._sqlite_thread import SQLiteThread, immediate
+from ._sqlite_wakeups import PeerWakeups
 
 __all__ = ["SQLiteStore"]
 
@@ -42,73 +47,77 @@ CREATE TABLE IF NOT EXISTS proofs (digest TEXT PRIMARY KEY, expires_at INTEGER N
 class SQLiteStore(MailboxStore):
     backend = "sqlite"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, shared_limits: bool = False, shared_wakeups: bool = False):
+        """``shared_limits``: several relay processes serve this file, so rate limits must be
+        counted in ``<path>-limits`` for all of them. Set it (or the attribute) before the app
+        is created: the app takes its limiters from the store then. ``shared_wakeups``: wake
+        parked polls in every process using this file, not only in this one (set before
+        :meth:`open`)."""
         super().__init__()
         self.path = Path(path)
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+        self.shared_limits = shared_limits
+        self.shared_wakeups = shared_wakeups
+        self._limits = SQLiteLimits(limits_path(self.path))
+        self._peers: PeerWakeups | None = None
+        self._sql = SQLiteThread(self._connect, what="the SQLite store", thread_name="relay-sqlite")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
     async def open(self) -> None:
-        if self._executor is not None:
+        if self._sql.is_open:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-sqlite")
-        try:
-            await self._run(self._connect)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise
+        await self._sql.open()
+        if self.shared_limits:
+            try:
+                await self._limits.open()
+            except BaseException:
+                await self.close()
+                raise
+        if self.shared_wakeups and self._peers is None:
+            peers = PeerWakeups(self._hub, self._on_conn)
+            try:
+                await peers.start()
+            except BaseException:
+                await self.close()
+                raise
+            self._peers = peers
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        try:
-            await self._run(self._disconnect)
-        finally:
-            executor, self._executor = self._executor, None
-            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+        peers, self._peers = self._peers, None
+        if peers is not None:
+            await peers.stop()  # first: it unregisters through the connection
+        await self._limits.close()
+        await self._sql.close()
 
-    def _connect(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
+        # Freed pages are zeroed, so an acknowledged payload does not linger in the file
+        # (the build's default is usually off).
+        db.execute("PRAGMA secure_delete=ON")
         db.executescript(_SCHEMA)
-        self._db = db
+        return db
 
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+    async def ping(self) -> None:
+        await self._run(self._scalar, "SELECT count(*) FROM mailboxes WHERE user = ''", ())
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise StoreError("the SQLite store is not open", backend=self.backend)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite failed: {exc}", backend=self.backend) from exc
+        return await self._sql.run(fn, *args)
+
+    async def _on_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on the SQL thread (for the wake-up channel's bookkeeping)."""
+        return await self._run(lambda: fn(self._conn, *args))
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        assert self._db is not None, "SQLiteStore used before open()"
-        return self._db
+        return self._sql.db
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._conn
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._conn)
 
     # Mailboxes ---------------------------------------------------------------------------
     def cursor_key(self, cursor: str) -> tuple[int, int]:
@@ -120,6 +129,8 @@ class SQLiteStore(MailboxStore):
         result = await self._run(self._append, to, sender, msg_id, payload, ts, max_len, dedup_until)
         if not result.duplicate:
             self._hub.dispatch(to, "message")
+            if self._peers is not None:
+                self._peers.message(to, int(result.relay_id))
         return result
 
     def _append(
@@ -186,7 +197,16 @@ class SQLiteStore(MailboxStore):
             removed = db.execute("DELETE FROM messages WHERE ts < ?", (before,)).rowcount
             for table in ("dedup", "tokens", "proofs"):
                 db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608 (fixed names)
+        # The WAL still holds pre-delete copies of pages; fold it into the (zeroed) main file
+        # and truncate it, so acknowledged payloads are gone from disk within one purge interval.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed
+
+    # Rate limits -------------------------------------------------------------------------
+    def rate_limiter(self, name: str, rate: float, burst: float, *, max_keys: int) -> RateLimiter:
+        if not self.shared_limits:
+            return super().rate_limiter(name, rate, burst, max_keys=max_keys)
+        return SharedLimiter(name, rate, burst, self._limits.take)  # expired rows are swept
 
     # Identity ----------------------------------------------------------------------------
     async def bind_key(self, user: str, public_key: str) -> bool:
@@ -224,3 +244,9 @@ class SQLiteStore(MailboxStore):
         with self._transaction() as db:
             db.execute("DELETE FROM proofs WHERE digest = ? AND expires_at <= ?", (digest, now))
             return db.execute("INSERT OR IGNORE INTO proofs VALUES (?, ?)", (digest, expires_at)).rowcount == 1
+
+    # Wake-ups ----------------------------------------------------------------------------
+    async def notify(self, user: str, reason: str) -> None:
+        self._hub.dispatch(user, reason)
+        if self._peers is not None:
+            self._peers.broadcast(user, reason)

@@ -173,13 +173,34 @@ def test_b64url_round_trip(data: bytes) -> None:
     text = b64url_encode(data)
     assert "=" not in text and "+" not in text and "/" not in text
     assert b64url_decode(text) == data
-    assert b64url_decode(text + "=" * (-len(text) % 4)) == data  # padding is optional
 
 
-@pytest.mark.parametrize("bad", ["a+b/", "ab cd", "a", "abc===", "é"])
-def test_b64url_rejects_other_alphabets(bad: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("bad", "rule"), [
+    ("a+b/", "only A-Z"), ("ab cd", "only A-Z"), ("é", "only A-Z"), ("a", "cannot be base64url"),
+    ("abc===", "unpadded"), ("AA==", "unpadded"), ("AAE=", "unpadded"),
+    ("AB", "not canonical"), ("AAF", "not canonical"),  # the same bytes as "AA" and "AAE"
+])
+def test_b64url_accepts_one_spelling_only(bad: str, rule: str) -> None:
+    """Unpadded and canonical, as b64url_encode writes it: one string per byte string."""
+    with pytest.raises(ValueError, match=rule):
         b64url_decode(bad)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 32, 64])
+def test_b64url_pattern_matches_exactly_the_decodable_strings(length: int) -> None:
+    import itertools
+    import re
+
+    pattern = re.compile(protocol.b64url_pattern(length))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    prefix = b64url_encode(bytes(range(7, 7 + length)))[:-1]
+    # Every last character, every neighbouring length, and padding: the pattern and the decoder agree.
+    for text in itertools.chain((prefix + c for c in alphabet + "=+/"), (prefix, prefix + "AA", prefix + "A=")):
+        try:
+            decodes = len(b64url_decode(text)) == length
+        except ValueError:
+            decodes = False
+        assert bool(pattern.match(text)) == decodes, text
 
 
 @pytest.mark.parametrize("value", ["A" * 32, "a" * 31, "a" * 33, "1" * 32, None, 5, "a" * 31 + "\n"])
