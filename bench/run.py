@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, str] = {
     "memory": "bench_memory",
     "stores": "bench_relay_store",
     "relay": "bench_relay",
+    "limits": "bench_relay_limits",
+    "workers": "bench_relay_workers",
 }
 
 
