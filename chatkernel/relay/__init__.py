@@ -27,13 +27,16 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (and for
         InvalidFieldError,
         InvalidJSONError,
         MailboxFullError,
+        NoPrekeysError,
         PollCapacityError,
+        PrekeySignatureError,
         RateLimitedError,
         RelayError,
         RelayURLError,
         RequestError,
         StoreError,
         StoreSpecError,
+        TooManyPrekeysError,
     )
     from ._openapi import openapi_document
     from ._stores import AppendResult, MailboxStore, MemoryStore, RedisStore, SQLiteStore, StoredEvent, open_store
@@ -53,7 +56,9 @@ __all__ = [
     "MailboxFullError",
     "MailboxStore",
     "MemoryStore",
+    "NoPrekeysError",
     "PollCapacityError",
+    "PrekeySignatureError",
     "RateLimitedError",
     "RedisStore",
     "RelayConfig",
@@ -65,6 +70,7 @@ __all__ = [
     "StoreError",
     "StoreSpecError",
     "StoredEvent",
+    "TooManyPrekeysError",
     "check_relay_url",
     "connect_request",
     "create_app",
@@ -76,7 +82,8 @@ __all__ = [
 
 _ERRORS = (
     "AuthenticationError", "BodyTooLargeError", "ConfigError", "ConflictError", "CursorAheadError",
-    "ForbiddenError", "InvalidFieldError", "InvalidJSONError", "MailboxFullError", "PollCapacityError",
+    "ForbiddenError", "InvalidFieldError", "InvalidJSONError", "MailboxFullError", "NoPrekeysError",
+    "PollCapacityError", "PrekeySignatureError", "TooManyPrekeysError",
     "RateLimitedError", "RelayError", "RelayURLError", "RequestError", "StoreError",
     "StoreSpecError",
 )

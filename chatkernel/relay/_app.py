@@ -91,7 +91,9 @@ def _declared_length(request: Request) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(handler: Handler, *, auth: bool, body: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """``body=False`` for an authenticated GET: no body is read; the handler reads the path."""
+
     async def endpoint(request: Request) -> Response:
         service: RelayService = request.app.state.relay
         try:
@@ -101,12 +103,14 @@ def _endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[
                 session = await service.admit(address, request.headers.get("authorization"))
             else:
                 await service.check_address(address)
+            if not body:
+                return await handler(service, request, session, {})
             limit = service.config.max_body_bytes
             declared = _declared_length(request)
             if declared is not None and declared > limit:
                 raise BodyTooLargeError(limit)
-            body = parse_body(await _read_body(request, limit))
-            return await handler(service, request, session, body)
+            parsed = parse_body(await _read_body(request, limit))
+            return await handler(service, request, session, parsed)
         except (RequestError, StoreError) as exc:
             if isinstance(exc, StoreError):
                 log.error("store failure on %s: %s", request.url.path, exc.detail)
@@ -135,6 +139,31 @@ async def _disconnect(
 ) -> Response:
     assert session is not None
     return JSONResponse(await service.disconnect(session, body))
+
+
+async def _upload_keys(
+    service: RelayService, request: Request, session: Session | None, body: dict[str, Any]
+) -> Response:
+    assert session is not None
+    return JSONResponse(await service.upload_prekeys(session, body))
+
+
+async def _fetch_keys(
+    service: RelayService, request: Request, session: Session | None, body: dict[str, Any]
+) -> Response:
+    assert session is not None
+    query = [name for name, _ in request.query_params.multi_items()]
+    bundle = await service.fetch_prekeys(session, request.path_params["userId"], query)
+    # Each answer hands out a key once: no cache may serve it to anyone else.
+    return JSONResponse(bundle, headers={"Cache-Control": "no-store"})
+
+
+def _get_only(route: Route) -> Route:
+    """Starlette answers HEAD on every GET route by running it; a HEAD that consumed a
+    one-time prekey would throw it away unseen, so this route answers HEAD with 405."""
+    assert route.methods is not None
+    route.methods.discard("HEAD")
+    return route
 
 
 async def _client_gone(receive: Receive) -> None:
@@ -231,6 +260,8 @@ def create_app(config: RelayConfig | None = None, *, store: MailboxStore | str =
             Route("/poll", _endpoint(_poll, auth=True), methods=["POST"]),
             Route("/connect", _endpoint(_connect, auth=False), methods=["POST"]),
             Route("/disconnect", _endpoint(_disconnect, auth=True), methods=["POST"]),
+            Route("/keys", _endpoint(_upload_keys, auth=True), methods=["POST"]),
+            _get_only(Route("/keys/{userId}", _endpoint(_fetch_keys, auth=True, body=False), methods=["GET"])),
             Route("/health", _health, methods=["GET"]),
             Route("/ready", _ready, methods=["GET"]),
             Route("/openapi.json", _openapi, methods=["GET"]),

@@ -45,6 +45,8 @@ _LIMITS: dict[str, tuple[str, type, str]] = {
     "--rate-per-address": ("rate_per_address", float, "sustained requests/s per client address"),
     "--burst-per-address": ("burst_per_address", float, "burst per client address"),
     "--purge-interval": ("purge_interval", float, "seconds between purges of old messages"),
+    "--prekey-batch-max": ("prekey_batch_max", int, "one-time prekeys per POST /keys (422 above)"),
+    "--prekey-max-per-user": ("prekey_max_per_user", int, "one-time prekeys kept per user (422 above)"),
     "--header-max-bytes": ("header_max_bytes", int, "request line and headers (431 above)"),
     "--header-timeout": ("header_timeout", float, "seconds for a request's headers to arrive (408 after)"),
     "--body-timeout": ("body_timeout", float, "seconds for a request's body to arrive (408 after)"),

@@ -39,6 +39,10 @@ class RelayConfig:
     burst_per_address: float = 300.0
     rate_table_size: int = 65_536
     purge_interval: float = 60.0
+    # The X3DH key directory: one-time prekeys per POST /keys, and kept per user (Signal's
+    # server takes 100 per upload; a client refills long before a thousand are used up).
+    prekey_batch_max: int = 100
+    prekey_max_per_user: int = 1000
     # Connections (per node): what a client may hold before its request reaches the app.
     header_max_bytes: int = 16 * 1024
     header_timeout: float = 10.0
@@ -65,6 +69,8 @@ class RelayConfig:
         if self.poll_max_bytes < self.max_body_bytes:
             # One stored message must always fit in one poll answer.
             raise ConfigError("poll_max_bytes must be at least max_body_bytes", field="poll_max_bytes")
+        if self.prekey_batch_max > self.prekey_max_per_user:
+            raise ConfigError("prekey_batch_max exceeds prekey_max_per_user", field="prekey_batch_max")
         if self.max_connections <= self.max_parked_polls:
             # Every parked poll holds a connection; others must still get in.
             raise ConfigError("max_connections must exceed max_parked_polls", field="max_connections")

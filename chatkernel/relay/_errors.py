@@ -19,11 +19,14 @@ the code, never on the message. The codes are the constants below, re-exported b
         │                             unsafe_integer | non_finite_number; reason alone:
         │                             invalid_utf8 | bom)
         ├── InvalidFieldError     422 invalid_field (field)
-        │   └── CursorAheadError  422 invalid_field, field "since", reason "cursor_ahead"
+        │   ├── CursorAheadError  422 invalid_field, field "since", reason "cursor_ahead"
+        │   └── PrekeySignatureError  422 bad_prekey_signature (field)
+        ├── TooManyPrekeysError   422 too_many_prekeys (field, limit)
         ├── AuthenticationError   401 missing_token | invalid_token | bad_signature |
         │                             stale_timestamp | replayed_request
         ├── ForbiddenError        403 forbidden (field)
-        ├── ConflictError         409 key_conflict | id_conflict (field)
+        ├── NoPrekeysError        404 unknown_user | no_prekeys (field)
+        ├── ConflictError         409 key_conflict | id_conflict | stale_prekey (field)
         ├── RateLimitedError      429 rate_limited (scope, retry_after)
         ├── PollCapacityError     503 too_many_polls (retry_after)
         └── MailboxFullError      507 mailbox_full (limit)
@@ -41,6 +44,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "BAD_PREKEY_SIGNATURE",
     "BAD_SIGNATURE",
     "BODY_TOO_LARGE",
     "BodyTooLargeError",
@@ -66,7 +70,10 @@ __all__ = [
     "MISSING_TOKEN",
     "MailboxFullError",
     "NOT_FOUND",
+    "NO_PREKEYS",
+    "NoPrekeysError",
     "PollCapacityError",
+    "PrekeySignatureError",
     "RATE_LIMITED",
     "REPLAYED_REQUEST",
     "REQUEST_TIMEOUT",
@@ -74,12 +81,16 @@ __all__ = [
     "RelayError",
     "RelayURLError",
     "RequestError",
+    "STALE_PREKEY",
     "STALE_TIMESTAMP",
     "STORE_UNAVAILABLE",
     "StoreError",
     "StoreSpecError",
     "TOO_MANY_CONNECTIONS",
     "TOO_MANY_POLLS",
+    "TOO_MANY_PREKEYS",
+    "TooManyPrekeysError",
+    "UNKNOWN_USER",
 ]
 
 # The ``error`` codes the relay answers, by status. Clients act on these, never on ``detail``.
@@ -105,11 +116,17 @@ REQUEST_TIMEOUT = "request_timeout"  # 408, connection closed
 STORE_UNAVAILABLE = "store_unavailable"  # 503
 MAILBOX_FULL = "mailbox_full"  # 507, with ``limit``
 HTTP_ERROR = "http_error"  # any other HTTP-level refusal
+# The key directory (POST /keys, GET /keys/{userId}).
+BAD_PREKEY_SIGNATURE = "bad_prekey_signature"  # 422, with ``field``
+TOO_MANY_PREKEYS = "too_many_prekeys"  # 422, with ``field`` and ``limit``
+STALE_PREKEY = "stale_prekey"  # 409, with ``field``
+UNKNOWN_USER = "unknown_user"  # 404, with ``field``
+NO_PREKEYS = "no_prekeys"  # 404, with ``field``
 ERROR_CODES = frozenset({
-    BAD_SIGNATURE, BODY_TOO_LARGE, FORBIDDEN, HEADERS_TOO_LARGE, HTTP_ERROR, ID_CONFLICT, INTERNAL_ERROR,
-    INVALID_FIELD, INVALID_JSON, INVALID_TOKEN, KEY_CONFLICT, MAILBOX_FULL, METHOD_NOT_ALLOWED, MISSING_TOKEN,
-    NOT_FOUND, RATE_LIMITED, REPLAYED_REQUEST, REQUEST_TIMEOUT, STALE_TIMESTAMP, STORE_UNAVAILABLE,
-    TOO_MANY_CONNECTIONS, TOO_MANY_POLLS,
+    BAD_PREKEY_SIGNATURE, BAD_SIGNATURE, BODY_TOO_LARGE, FORBIDDEN, HEADERS_TOO_LARGE, HTTP_ERROR, ID_CONFLICT,
+    INTERNAL_ERROR, INVALID_FIELD, INVALID_JSON, INVALID_TOKEN, KEY_CONFLICT, MAILBOX_FULL, METHOD_NOT_ALLOWED,
+    MISSING_TOKEN, NOT_FOUND, NO_PREKEYS, RATE_LIMITED, REPLAYED_REQUEST, REQUEST_TIMEOUT, STALE_PREKEY,
+    STALE_TIMESTAMP, STORE_UNAVAILABLE, TOO_MANY_CONNECTIONS, TOO_MANY_POLLS, TOO_MANY_PREKEYS, UNKNOWN_USER,
 })
 # Not an ``error`` code but the ``reason`` of an ``invalid_field`` refusal of ``since``.
 CURSOR_AHEAD = "cursor_ahead"
@@ -238,6 +255,44 @@ class CursorAheadError(InvalidFieldError):
 
     def fields(self) -> dict[str, Any]:
         return {"field": self.field, "reason": CURSOR_AHEAD}
+
+
+class PrekeySignatureError(InvalidFieldError):
+    """A signed prekey whose signature does not verify with the uploader's identity key: 422,
+    not 401, because the caller is authenticated; the bundle is what is wrong."""
+
+    code = BAD_PREKEY_SIGNATURE
+
+
+class TooManyPrekeysError(RequestError):
+    """Storing the upload would exceed the per-user total of one-time prekeys; nothing stored."""
+
+    code = TOO_MANY_PREKEYS
+    status = 422
+
+    def __init__(self, limit: int, stored: int):
+        super().__init__(f"the relay keeps at most {limit} one-time prekeys per user and holds {stored}")
+        self.field = "oneTimePrekeys"
+        self.limit = limit
+        self.stored = stored
+
+    def fields(self) -> dict[str, Any]:
+        return {"field": self.field, "limit": self.limit}
+
+
+class NoPrekeysError(RequestError):
+    """No bundle to hand out: the user never connected here (``unknown_user``) or has not
+    uploaded a signed prekey (``no_prekeys``)."""
+
+    status = 404
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code  # type: ignore[misc]
+        self.field = "userId"
+
+    def fields(self) -> dict[str, Any]:
+        return {"field": self.field}
 
 
 class AuthenticationError(RequestError):

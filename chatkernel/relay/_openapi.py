@@ -17,6 +17,7 @@ from typing import Any
 from .._version import __version__
 from ._config import RelayConfig
 from ._errors import (
+    BAD_PREKEY_SIGNATURE,
     BAD_SIGNATURE,
     BODY_TOO_LARGE,
     FORBIDDEN,
@@ -31,16 +32,20 @@ from ._errors import (
     MAILBOX_FULL,
     METHOD_NOT_ALLOWED,
     MISSING_TOKEN,
+    NO_PREKEYS,
     NOT_FOUND,
     RATE_LIMITED,
     REPLAYED_REQUEST,
     REQUEST_TIMEOUT,
+    STALE_PREKEY,
     STALE_TIMESTAMP,
     STORE_UNAVAILABLE,
     TOO_MANY_CONNECTIONS,
     TOO_MANY_POLLS,
+    TOO_MANY_PREKEYS,
+    UNKNOWN_USER,
 )
-from .protocol import MESSAGE_ID_PATTERN, SERVICE_NAME, USER_ID_PATTERN, b64url_pattern
+from .protocol import MESSAGE_ID_PATTERN, PREKEY_ID_MAX, SERVICE_NAME, USER_ID_PATTERN, b64url_pattern
 
 __all__ = ["ENDPOINT_CODES", "RELAY_ID_PATTERN", "openapi_document"]
 
@@ -72,7 +77,8 @@ _CODES: dict[str, tuple[int, str, dict[str, Any]]] = {
     STALE_TIMESTAMP: (401, f"`ts` is more than {_D.connect_window:g} s from the relay's clock",
                       {"WWW-Authenticate": _BEARER}),
     REPLAYED_REQUEST: (401, "this (userId, ts) was already used: sign a fresh ts", {"WWW-Authenticate": _BEARER}),
-    FORBIDDEN: (403, "`field` (userId or from) names a user other than the token's", {}),
+    FORBIDDEN: (403, "`field` (userId or from) names a user other than the token's; at GET /keys/{userId}, "
+                "the token's own user (nobody fetches their own bundle)", {}),
     KEY_CONFLICT: (409, "this userId is bound to other keys (`field` publicKey)", {}),
     ID_CONFLICT: (409, "this (from, id) was already used for a message to another recipient (`field` id)", {}),
     RATE_LIMITED: (429, f"too many requests: `scope` user (authenticated requests, {_D.rate_per_user:g}/s, burst "
@@ -91,6 +97,14 @@ _CODES: dict[str, tuple[int, str, dict[str, Any]]] = {
                       f"{_D.body_timeout:g} s", {"Connection": _CLOSE}),
     TOO_MANY_CONNECTIONS: (503, f"this node holds {_D.max_connections} connections (`limit`); answered by the "
                            "connection layer", {"Connection": _CLOSE, "Retry-After": _RETRY_AFTER}),
+    BAD_PREKEY_SIGNATURE: (422, "`signedPrekey.sig` does not verify with the signing key bound at /connect "
+                           "over 'chatkernel/relay/signed-prekey/v1\\0' + id (4 bytes, big-endian) + key", {}),
+    TOO_MANY_PREKEYS: (422, f"storing these one-time prekeys would exceed {_D.prekey_max_per_user} per user "
+                       "(`limit`, `field` oneTimePrekeys); nothing was stored", {}),
+    STALE_PREKEY: (409, "`signedPrekey.id` is below the current signed prekey's, or equal with another key or "
+                   "signature (`field` signedPrekey.id); nothing was stored", {}),
+    UNKNOWN_USER: (404, "this userId never connected to this relay (`field` userId)", {}),
+    NO_PREKEYS: (404, "this user has not uploaded a signed prekey (`field` userId)", {}),
     NOT_FOUND: (404, "no such path", {}),
     METHOD_NOT_ALLOWED: (405, "the path exists but not for this method (see `Allow`)", {}),
     HTTP_ERROR: (400, "any other HTTP-level refusal, with its own status", {}),
@@ -112,6 +126,10 @@ ENDPOINT_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("/poll", "post"): (*_BODY, *_TOKEN, TOO_MANY_POLLS, *_CONNECTION),
     ("/send", "post"): (*_BODY, *_TOKEN, ID_CONFLICT, MAILBOX_FULL, *_CONNECTION),
     ("/disconnect", "post"): (*_BODY, *_TOKEN, *_CONNECTION),
+    ("/keys", "post"): (*_BODY, *_TOKEN, BAD_PREKEY_SIGNATURE, STALE_PREKEY, TOO_MANY_PREKEYS, *_CONNECTION),
+    # No body, but a token, a path parameter and the caller's rate limit.
+    ("/keys/{userId}", "get"): (INVALID_FIELD, RATE_LIMITED, STORE_UNAVAILABLE, INTERNAL_ERROR, *_TOKEN,
+                                UNKNOWN_USER, NO_PREKEYS, *_CONNECTION),
 }
 # Answered for a path or method no operation covers (components.responses).
 _ROUTING = {"NotFound": (NOT_FOUND,), "MethodNotAllowed": (METHOD_NOT_ALLOWED,), "HttpError": (HTTP_ERROR,)}
@@ -166,6 +184,11 @@ def _get(path: str, summary: str, ok: dict[str, Any]) -> dict[str, Any]:
     return {"summary": summary, "security": [], "responses": _responses(path, "get", ok)}
 
 
+def _get_auth(path: str, summary: str, ok: dict[str, Any], parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"summary": summary, "security": [{"bearer": []}], "parameters": parameters,
+            "responses": _responses(path, "get", ok)}
+
+
 def _request(properties: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
     # Requests are closed: an unknown field is refused (422 invalid_field naming it), so a
     # misspelt optional field fails instead of being ignored. null is never a value: omit instead.
@@ -184,13 +207,20 @@ _B64_32 = {"type": "string", "pattern": b64url_pattern(32), "description": "base
 _RELAY_ID = {"type": "string", "pattern": RELAY_ID_PATTERN, "description": "Opaque relay id, increasing within a "
              "mailbox; a client only echoes one back as `since`."}
 _MESSAGE_ID = {"type": "string", "pattern": MESSAGE_ID_PATTERN, "description": "The sender's id of the message."}
+_PREKEY_ID = {"type": "integer", "minimum": 0, "maximum": PREKEY_ID_MAX, "description": "Unsigned 32-bit id chosen by "
+              "the owner, who finds the private key by it."}
+_PREKEY = {**_B64_32, "description": f"X25519 public key, {_B64_32['description']}"}
+_SIG_64 = {"type": "string", "pattern": b64url_pattern(64), "description": "base64url (86 characters, unpadded) of "
+           "an Ed25519 signature"}
+_SPK_SIG = {**_SIG_64, "description": f"{_SIG_64['description']} by the identity signing key over "
+            "'chatkernel/relay/signed-prekey/v1\\0' + id (4 bytes, big-endian) + the raw 32-byte key."}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": _answer({
         "error": {"type": "string", "description": "Stable machine-readable code; act on this."},
         "detail": {"type": "string", "description": "Human-readable explanation; may change."},
-        "field": {"type": "string", "description": "The refused field (invalid_field, forbidden, conflicts) or "
-                  "the path of the offending value (invalid_json)."},
+        "field": {"type": "string", "description": "The refused field (invalid_field, forbidden, conflicts, the "
+                  "key directory's codes) or the path of the offending value (invalid_json)."},
         "reason": {"type": "string", "description": "cursor_ahead (invalid_field of since); lone_surrogate, "
                    "duplicate_key, unsafe_integer, non_finite_number, invalid_utf8 or bom (invalid_json)."},
         "scope": {"type": "string", "enum": ["user", "address"]},
@@ -245,6 +275,31 @@ _SCHEMAS: dict[str, Any] = {
     "DisconnectRequest": _request({"userId": {**_USER_ID, "description": "Optional; if present, the token's user."}},
                                   ()),
     "DisconnectResponse": _answer({"ok": {"const": True}}, ("ok",)),
+    "SignedPrekey": _request({"id": _PREKEY_ID, "key": _PREKEY, "sig": _SPK_SIG}, ("id", "key", "sig")),
+    "OneTimePrekey": _request({"id": _PREKEY_ID, "key": _PREKEY}, ("id", "key")),
+    "KeysRequest": _request({
+        "userId": {**_USER_ID, "description": "The token's user."},
+        "signedPrekey": {**_ref("SignedPrekey"), "description": "Optional. Replaces the stored signed prekey when "
+                         "its id is higher; the same id, key and sig again is a harmless retry."},
+        "oneTimePrekeys": {"type": "array", "items": _ref("OneTimePrekey"), "maxItems": _D.prekey_batch_max,
+                           "description": "Optional; distinct ids. Ids not above every id this user uploaded before "
+                           "are skipped (not counted in `accepted`), so a replay never brings back a used key."},
+    }, ("userId",)),
+    "KeysResponse": _answer({
+        "oneTimePrekeys": {"type": "integer", "minimum": 0, "description": "One-time prekeys left for others to "
+                           "fetch: refill when low. A body of only userId asks for this count."},
+        "accepted": {"type": "integer", "minimum": 0, "description": "One-time prekeys this upload added."},
+        "signedPrekeyId": {**_PREKEY_ID, "description": "The current signed prekey's id; absent if none."},
+    }, ("oneTimePrekeys", "accepted")),
+    "Bundle": _answer({
+        "userId": _USER_ID,
+        "publicKey": _answer({"signing": {**_B64_32, "description": "Ed25519 identity key, as proven at /connect."},
+                              "exchange": {**_B64_32, "description": "X25519 identity key, as proven at /connect."}},
+                             ("signing", "exchange")),
+        "signedPrekey": _answer({"id": _PREKEY_ID, "key": _PREKEY, "sig": _SPK_SIG}, ("id", "key", "sig")),
+        "oneTimePrekey": {**_answer({"id": _PREKEY_ID, "key": _PREKEY}, ("id", "key")), "description": "Handed out "
+                          "to this caller only and deleted; absent when none are left."},
+    }, ("userId", "publicKey", "signedPrekey")),
 }
 
 _DOCUMENT: dict[str, Any] = {
@@ -281,6 +336,15 @@ _DOCUMENT: dict[str, Any] = {
         "/disconnect": {"post": _post(
             "/disconnect", "Revoke this token; the mailbox stays. Parked polls of the user answer [].",
             "DisconnectRequest", _json(_ref("DisconnectResponse"), "Revoked."), required=False)},
+        "/keys": {"post": _post(
+            "/keys", "Upload the caller's signed prekey and one-time prekeys (X3DH); answers what is left.",
+            "KeysRequest", _json(_ref("KeysResponse"), "Stored; the counts after this upload."))},
+        "/keys/{userId}": {"get": _get_auth(
+            "/keys/{userId}", "Fetch another user's bundle, taking one of its one-time prekeys for good.",
+            _json(_ref("Bundle"), "Identity keys, the signed prekey, and a one-time prekey while any are left.",
+                  {"Cache-Control": {"description": "`no-store`: the answer hands out a key once.", "required": True,
+                                     "schema": {"const": "no-store"}}}),
+            [{"name": "userId", "in": "path", "required": True, "schema": _USER_ID}])},
     },
     "components": {
         "schemas": _SCHEMAS,

@@ -1,4 +1,5 @@
-"""What each endpoint does, apart from HTTP: identity proof, tokens, long polls, sends.
+"""What each endpoint does, apart from HTTP: identity proof, tokens, long polls, sends, and
+the X3DH key directory (signed prekey and one-time prekeys per user).
 
 The caller's identity always comes from the bearer token; body fields that name a user are
 only checked against it (the seed trusted them, which let anyone drain any mailbox).
@@ -22,18 +23,24 @@ from ._errors import (
     INVALID_TOKEN,
     KEY_CONFLICT,
     MISSING_TOKEN,
+    NO_PREKEYS,
     REPLAYED_REQUEST,
     STALE_TIMESTAMP,
+    UNKNOWN_USER,
     AuthenticationError,
     ConflictError,
     ForbiddenError,
     InvalidFieldError,
+    NoPrekeysError,
     PollCapacityError,
+    PrekeySignatureError,
     RateLimitedError,
 )
 from ._stores import Listener, MailboxStore, StoredEvent
+from ._stores._base import OneTimePrekey, SignedPrekey
 from ._validation import (
     REQUEST_FIELDS,
+    array_field,
     b64_field,
     cursor_field,
     int_field,
@@ -45,7 +52,16 @@ from ._validation import (
     timeout_field,
     user_id_field,
 )
-from .protocol import b64url_encode, derive_user_id, now_ms, verify_connect_signature
+from .protocol import (
+    PREKEY_ID_MAX,
+    b64url_decode,
+    b64url_encode,
+    derive_user_id,
+    is_user_id,
+    now_ms,
+    verify_connect_signature,
+    verify_signed_prekey,
+)
 
 __all__ = ["RelayService", "Session", "hash_token"]
 
@@ -234,6 +250,86 @@ class RelayService:
         return await self.store.read(
             user, since, limit=self.config.poll_max_events, max_bytes=self.config.poll_max_bytes
         )
+
+    # Key directory -----------------------------------------------------------------------
+    async def upload_prekeys(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /keys``. The signed prekey is verified here, with the identity key bound at
+        /connect, so a bundle the relay hands out always verified once; initiators check it
+        again, since they need not trust the relay."""
+        only_fields(body, REQUEST_FIELDS["/keys"])
+        if user_id_field(body, "userId") != session.user:
+            raise ForbiddenError("userId", "userId is not the token's user")
+        uploaded = self._signed_prekey(object_field(body, "signedPrekey")) if "signedPrekey" in body else None
+        one_time = self._one_time_prekeys(body) if "oneTimePrekeys" in body else []
+        signed = None
+        if uploaded is not None:
+            signed, raw_key, raw_sig = uploaded
+            bound = await self.store.get_key(session.user)
+            if bound is None:  # a token outlived its user's record (a store restored from a backup)
+                raise AuthenticationError(INVALID_TOKEN, "no identity key is bound to this token's user; connect again")
+            signing_pub = b64url_decode(bound.partition(".")[0])
+            if not verify_signed_prekey(signing_pub, signed.id, raw_key, raw_sig):
+                raise PrekeySignatureError(
+                    "signedPrekey.sig", "signedPrekey.sig does not verify with the signing key bound to this user "
+                    "over SIGNED_PREKEY_TAG + id (4 bytes, big-endian) + key")
+        state = await self.store.put_prekeys(session.user, signed, one_time, max_total=self.config.prekey_max_per_user)
+        answer: dict[str, Any] = {"oneTimePrekeys": state.one_time, "accepted": state.accepted}
+        if state.signed_prekey_id is not None:
+            answer["signedPrekeyId"] = state.signed_prekey_id
+        return answer
+
+    @staticmethod
+    def _signed_prekey(value: dict[str, Any]) -> tuple[SignedPrekey, bytes, bytes]:
+        only_fields(value, REQUEST_FIELDS["/keys signedPrekey"], path="signedPrekey")
+        prekey_id = int_field(value, "id", maximum=PREKEY_ID_MAX, path="signedPrekey.id")
+        key = b64_field(value, "key", length=32, path="signedPrekey.key")
+        sig = b64_field(value, "sig", length=64, path="signedPrekey.sig")
+        return SignedPrekey(prekey_id, b64url_encode(key), b64url_encode(sig)), key, sig
+
+    def _one_time_prekeys(self, body: dict[str, Any]) -> list[OneTimePrekey]:
+        items = array_field(body, "oneTimePrekeys", max_items=self.config.prekey_batch_max)
+        seen: dict[int, int] = {}
+        keys = []
+        for index, item in enumerate(items):
+            path = f"oneTimePrekeys[{index}]"
+            if not isinstance(item, dict):
+                raise InvalidFieldError(path, f"{path} must be an object {{id, key}}")
+            only_fields(item, REQUEST_FIELDS["/keys oneTimePrekeys[]"], path=path)
+            prekey_id = int_field(item, "id", maximum=PREKEY_ID_MAX, path=f"{path}.id")
+            if prekey_id in seen:
+                raise InvalidFieldError(f"{path}.id", f"{path}.id repeats oneTimePrekeys[{seen[prekey_id]}].id")
+            seen[prekey_id] = index
+            key = b64_field(item, "key", length=32, path=f"{path}.key")
+            keys.append(OneTimePrekey(prekey_id, b64url_encode(key)))
+        return keys
+
+    async def fetch_prekeys(self, session: Session, user_id: str, query: list[str]) -> dict[str, Any]:
+        """``GET /keys/{userId}``: one bundle, taking one one-time prekey for good."""
+        unknown = sorted(set(query) - set(REQUEST_FIELDS["/keys/{userId} query"]))
+        if unknown:
+            raise InvalidFieldError(unknown[0][:64], "GET /keys/{userId} takes no query parameters")
+        if not is_user_id(user_id):
+            raise InvalidFieldError("userId", "userId in the path must be a user id (32 characters of a-z 2-7)")
+        if user_id == session.user:
+            # Nobody starts a session with themselves; it would only burn their own stock.
+            raise ForbiddenError("userId", "a user cannot fetch its own bundle; POST /keys with only userId "
+                                 "answers its own counts")
+        bound = await self.store.get_key(user_id)
+        if bound is None:
+            raise NoPrekeysError(UNKNOWN_USER, "this user never connected to this relay")
+        bundle = await self.store.take_prekeys(user_id)
+        if bundle is None:
+            raise NoPrekeysError(NO_PREKEYS, "this user has not uploaded a signed prekey")
+        signing, _, exchange = bound.partition(".")
+        answer: dict[str, Any] = {
+            "userId": user_id,
+            "publicKey": {"signing": signing, "exchange": exchange},
+            "signedPrekey": {"id": bundle.signed.id, "key": bundle.signed.key, "sig": bundle.signed.sig},
+        }
+        if bundle.one_time is not None:
+            answer["oneTimePrekey"] = {"id": bundle.one_time.id, "key": bundle.one_time.key}
+        log.info("handed out a bundle of %s (one-time prekey: %s)", user_id, bundle.one_time is not None)
+        return answer
 
     # Housekeeping ------------------------------------------------------------------------
     def release_parked(self) -> None:

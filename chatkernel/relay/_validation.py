@@ -18,6 +18,7 @@ from .protocol import b64url_decode, is_message_id, is_user_id
 
 __all__ = [
     "REQUEST_FIELDS",
+    "array_field",
     "b64_field",
     "cursor_field",
     "int_field",
@@ -50,6 +51,10 @@ REQUEST_FIELDS: dict[str, tuple[str, ...]] = {
     "/poll": ("userId", "since", "timeout"),
     "/send": ("from", "to", "id", "payload"),
     "/disconnect": ("userId",),
+    "/keys": ("userId", "signedPrekey", "oneTimePrekeys"),
+    "/keys signedPrekey": ("id", "key", "sig"),
+    "/keys oneTimePrekeys[]": ("id", "key"),
+    "/keys/{userId} query": (),  # GET: no query parameters
 }
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
@@ -125,6 +130,15 @@ def object_field(body: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def array_field(body: dict[str, Any], name: str, *, max_items: int) -> list[Any]:
+    value = _required(body, name, name)
+    if not isinstance(value, list):
+        raise InvalidFieldError(name, f"{name} must be an array, got {_json_type(value)}")
+    if len(value) > max_items:
+        raise InvalidFieldError(name, f"{name} holds {len(value)} items; at most {max_items} per request")
+    return value
+
+
 def b64_field(body: dict[str, Any], name: str, *, length: int, path: str | None = None) -> bytes:
     """Exactly :func:`~chatkernel.relay.protocol.b64url_decode`'s one form: unpadded, canonical."""
     field = path or name
@@ -142,11 +156,14 @@ def b64_field(body: dict[str, Any], name: str, *, length: int, path: str | None 
         raise InvalidFieldError(field, f"{field}: {exc}") from None
 
 
-def int_field(body: dict[str, Any], name: str, *, minimum: int = 0, maximum: int = MAX_SAFE_INTEGER) -> int:
-    value = _required(body, name, name)
+def int_field(
+    body: dict[str, Any], name: str, *, minimum: int = 0, maximum: int = MAX_SAFE_INTEGER, path: str | None = None
+) -> int:
+    field = path or name
+    value = _required(body, name, field)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         got = f"got {_json_type(value)}" if not isinstance(value, int) or isinstance(value, bool) else f"got {value}"
-        raise InvalidFieldError(name, f"{name} must be an integer from {minimum} to {maximum}, {got}")
+        raise InvalidFieldError(field, f"{field} must be an integer from {minimum} to {maximum}, {got}")
     return value
 
 

@@ -9,6 +9,12 @@ both sides must agree on, so they cannot drift apart:
 * the signed ``/connect`` proof: an Ed25519 signature over a domain tag, the user id and a
   fresh timestamp (:func:`connect_request` builds the body, :func:`verify_connect_signature`
   checks it);
+* the signed prekey of the X3DH key directory: an Ed25519 signature by the identity signing
+  key over a domain tag, the prekey's id and its X25519 key (:func:`signed_prekey` builds the
+  ``signedPrekey`` object, :func:`verify_signed_prekey` checks it);
+* the identity binding, which the relay does not check but every client must: the Ed25519
+  identity key's signature over a domain tag and both public keys, which proves the X25519 key
+  is that identity's (:func:`identity_binding_message`, :func:`verify_identity_binding`);
 * the message-id pattern, the ``/health`` service name, and the ``error`` codes of refusals;
 * which URLs a client may use as a relay (:func:`check_relay_url`).
 """
@@ -27,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from .._loopback import is_loopback_host as _is_loopback_host
 from ._errors import (
+    BAD_PREKEY_SIGNATURE,
     BAD_SIGNATURE,
     BODY_TOO_LARGE,
     CURSOR_AHEAD,
@@ -43,18 +50,23 @@ from ._errors import (
     MAILBOX_FULL,
     METHOD_NOT_ALLOWED,
     MISSING_TOKEN,
+    NO_PREKEYS,
     NOT_FOUND,
     RATE_LIMITED,
     REPLAYED_REQUEST,
     REQUEST_TIMEOUT,
+    STALE_PREKEY,
     STALE_TIMESTAMP,
     STORE_UNAVAILABLE,
     TOO_MANY_CONNECTIONS,
     TOO_MANY_POLLS,
+    TOO_MANY_PREKEYS,
+    UNKNOWN_USER,
     RelayURLError,
 )
 
 __all__ = [
+    "BAD_PREKEY_SIGNATURE",
     "BAD_SIGNATURE",
     "BODY_TOO_LARGE",
     "CONNECT_TAG",
@@ -63,6 +75,7 @@ __all__ = [
     "FORBIDDEN",
     "HEADERS_TOO_LARGE",
     "HTTP_ERROR",
+    "IDENTITY_BINDING_TAG",
     "ID_CONFLICT",
     "INTERNAL_ERROR",
     "INVALID_FIELD",
@@ -74,15 +87,21 @@ __all__ = [
     "METHOD_NOT_ALLOWED",
     "MISSING_TOKEN",
     "NOT_FOUND",
+    "NO_PREKEYS",
+    "PREKEY_ID_MAX",
     "RATE_LIMITED",
     "REPLAYED_REQUEST",
     "REQUEST_TIMEOUT",
     "RelayURLError",
     "SERVICE_NAME",
+    "SIGNED_PREKEY_TAG",
+    "STALE_PREKEY",
     "STALE_TIMESTAMP",
     "STORE_UNAVAILABLE",
     "TOO_MANY_CONNECTIONS",
     "TOO_MANY_POLLS",
+    "TOO_MANY_PREKEYS",
+    "UNKNOWN_USER",
     "USER_ID_LENGTH",
     "USER_ID_PATTERN",
     "USER_ID_TAG",
@@ -93,15 +112,25 @@ __all__ = [
     "connect_message",
     "connect_request",
     "derive_user_id",
+    "identity_binding_message",
     "is_message_id",
     "is_user_id",
     "now_ms",
+    "signed_prekey",
+    "signed_prekey_message",
     "verify_connect_signature",
+    "verify_identity_binding",
+    "verify_signed_prekey",
 ]
 
 SERVICE_NAME = "chat-signaling"  # the "service" field of GET /health: how a client knows it found a relay
 USER_ID_TAG = b"chatkernel/relay/user-id/v1\x00"
 CONNECT_TAG = b"chatkernel/relay/connect/v1\x00"
+SIGNED_PREKEY_TAG = b"chatkernel/relay/signed-prekey/v1\x00"
+# Not "chatkernel/relay/...": the identity feature defined it first, and its invites and safety
+# numbers commit to signatures made with exactly these bytes.
+IDENTITY_BINDING_TAG = b"chatkernel/identity/exchange-key/v1\x00"
+PREKEY_ID_MAX = 2**32 - 1  # prekey ids are unsigned 32-bit integers (4 bytes in the signed message)
 USER_ID_LENGTH = 32  # base32 characters: 160 bits of SHA-256
 USER_ID_PATTERN = r"^[a-z2-7]{%d}$" % USER_ID_LENGTH
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # the client's id of a sent message
@@ -209,6 +238,58 @@ def verify_connect_signature(signing_pub: bytes, user_id: str, ts_ms: int, signa
     try:
         Ed25519PublicKey.from_public_bytes(signing_pub).verify(signature, connect_message(user_id, ts_ms))
     except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def signed_prekey_message(prekey_id: int, prekey_pub: bytes) -> bytes:
+    """The exact bytes a signed prekey's signature covers: the domain tag, the id as 4 bytes
+    big-endian and the raw 32-byte X25519 key. The id is signed so the relay cannot relabel a
+    key (the responder looks its private key up by id)."""
+    if isinstance(prekey_id, bool) or not isinstance(prekey_id, int) or not 0 <= prekey_id <= PREKEY_ID_MAX:
+        raise ValueError(f"a prekey id is an integer from 0 to {PREKEY_ID_MAX}, got {prekey_id!r}")
+    if len(prekey_pub) != 32:
+        raise ValueError("a prekey is a raw 32-byte X25519 public key")
+    return SIGNED_PREKEY_TAG + prekey_id.to_bytes(4, "big") + bytes(prekey_pub)
+
+
+def signed_prekey(
+    signing_private_key: Ed25519PrivateKey | bytes, prekey_id: int, prekey: X25519PublicKey | bytes
+) -> dict[str, Any]:
+    """The ``signedPrekey`` object of ``POST /keys``: ``{"id", "key", "sig"}``."""
+    if isinstance(signing_private_key, (bytes, bytearray)):
+        signing_private_key = Ed25519PrivateKey.from_private_bytes(bytes(signing_private_key))
+    raw = _raw_public(prekey, X25519PublicKey)
+    signature = signing_private_key.sign(signed_prekey_message(prekey_id, raw))
+    return {"id": prekey_id, "key": b64url_encode(raw), "sig": b64url_encode(signature)}
+
+
+def verify_signed_prekey(signing_pub: bytes, prekey_id: int, prekey_pub: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is the identity key's over this prekey: what the relay checks at
+    upload, and what an X3DH initiator must check again before using a fetched bundle."""
+    try:
+        Ed25519PublicKey.from_public_bytes(signing_pub).verify(signature, signed_prekey_message(prekey_id, prekey_pub))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def identity_binding_message(signing_pub: bytes, exchange_pub: bytes) -> bytes:
+    """The exact bytes the identity binding signature covers: the domain tag, the raw 32-byte
+    Ed25519 public key, then the raw 32-byte X25519 public key (100 bytes). Both keys are
+    signed, so a binding cannot be moved to another identity."""
+    if len(signing_pub) != 32 or len(exchange_pub) != 32:
+        raise ValueError("public keys must be raw 32-byte keys")
+    return IDENTITY_BINDING_TAG + bytes(signing_pub) + bytes(exchange_pub)
+
+
+def verify_identity_binding(signing_pub: bytes, exchange_pub: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is the Ed25519 key's over this X25519 key: what a client checks
+    before it trusts a peer's X25519 key (in X3DH, an invite, a safety number)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(signing_pub).verify(
+            signature, identity_binding_message(signing_pub, exchange_pub))
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 

@@ -1,21 +1,23 @@
 """The one interface every mailbox store implements, and the records it trades in.
 
 The relay's semantics (idempotent append, FIFO read after a cursor, ack by cursor, first key
-binding wins, hashed tokens with expiry) live in the stores' contract, checked by a single
-conformance suite, so a new backend only has to pass that suite.
+binding wins, hashed tokens with expiry, one-time prekeys handed out once) live in the stores'
+contract, checked by a single conformance suite, so a new backend only has to pass that suite.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .._errors import STALE_PREKEY, ConflictError
 from .._limiter import KeyedLimiter, RateLimiter
 from ._wakeup import Listener, WakeupHub
 
-__all__ = ["AppendResult", "MailboxStore", "StoredEvent", "take_within"]
+__all__ = ["AppendResult", "Bundle", "MailboxStore", "OneTimePrekey", "PrekeyState", "SignedPrekey", "StoredEvent",
+           "stale_prekey", "take_within"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,42 @@ class AppendResult:
     relay_id: str
     duplicate: bool
     to: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPrekey:
+    """A signed prekey as uploaded (already verified): ``key`` and ``sig`` in base64url."""
+
+    id: int
+    key: str
+    sig: str
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimePrekey:
+    id: int
+    key: str  # base64url
+
+
+@dataclass(frozen=True, slots=True)
+class PrekeyState:
+    """What a user's directory entry holds after an upload: the owner's low-water signal."""
+
+    signed_prekey_id: int | None
+    one_time: int  # one-time prekeys left
+    accepted: int  # one-time prekeys this upload added
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    signed: SignedPrekey
+    one_time: OneTimePrekey | None  # None once every one-time prekey was handed out
+
+
+def stale_prekey(current: int) -> ConflictError:
+    """The refusal of a signed prekey that is not newer than the one stored (409)."""
+    return ConflictError(STALE_PREKEY, "signedPrekey.id", f"signedPrekey.id must be above {current}, the id of "
+                         "the current signed prekey (or repeat that exact upload)")
 
 
 def take_within(events: Iterable[StoredEvent], limit: int, max_bytes: int) -> list[StoredEvent]:
@@ -141,6 +179,28 @@ class MailboxStore(abc.ABC):
     @abc.abstractmethod
     async def remember_proof(self, digest: str, expires_at: int, now: int) -> bool:
         """Record a ``/connect`` proof; ``False`` if it was already seen (a replay)."""
+
+    # Key directory (X3DH) ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_prekeys(
+        self, user: str, signed: SignedPrekey | None, one_time: Sequence[OneTimePrekey], *, max_total: int
+    ) -> PrekeyState:
+        """Store a signed prekey and one-time prekeys for ``user``, all or nothing, atomically.
+
+        ``signed`` replaces the current signed prekey when its id is higher; the same id with
+        the same key and signature is a harmless retry; anything else raises
+        :class:`ConflictError` (``stale_prekey``), so an old upload cannot roll the key back.
+        A one-time prekey whose id is not above every id ``user`` ever uploaded is skipped (not
+        counted in ``accepted``): a retried or replayed upload never resurrects a key already
+        handed out. If the new ones would take the stock past ``max_total``, nothing is stored
+        and :class:`TooManyPrekeysError` says so. Ids within ``one_time`` are distinct.
+        """
+
+    @abc.abstractmethod
+    async def take_prekeys(self, user: str) -> Bundle | None:
+        """The signed prekey and the lowest-id one-time prekey, which is deleted in the same
+        atomic step, so concurrent callers (on every relay sharing the store) never get the
+        same one. ``None`` (and nothing consumed) when ``user`` has no signed prekey."""
 
     # Rate limits -------------------------------------------------------------------------
     def rate_limiter(self, name: str, rate: float, burst: float, *, max_keys: int) -> RateLimiter:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from .._errors import CursorAheadError, MailboxFullError
-from ._base import AppendResult, MailboxStore, StoredEvent, take_within
+from .._errors import CursorAheadError, MailboxFullError, TooManyPrekeysError
+from ._base import (
+    AppendResult,
+    Bundle,
+    MailboxStore,
+    OneTimePrekey,
+    PrekeyState,
+    SignedPrekey,
+    StoredEvent,
+    stale_prekey,
+    take_within,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -46,6 +57,9 @@ class MemoryStore(MailboxStore):
         self._keys: dict[str, str] = {}
         self._tokens: dict[str, _Expiring] = {}
         self._proofs: dict[str, int] = {}
+        self._signed: dict[str, SignedPrekey] = {}
+        self._one_time: dict[str, dict[int, OneTimePrekey]] = {}  # id -> key, in upload order
+        self._high: dict[str, int] = {}  # the highest one-time prekey id each user uploaded
 
     def __repr__(self) -> str:
         return f"MemoryStore(mailboxes={len(self._boxes)})"
@@ -124,3 +138,34 @@ class MemoryStore(MailboxStore):
             return False
         self._proofs[digest] = expires_at
         return True
+
+    async def put_prekeys(
+        self, user: str, signed: SignedPrekey | None, one_time: Sequence[OneTimePrekey], *, max_total: int
+    ) -> PrekeyState:
+        current = self._signed.get(user)
+        if signed is not None and current is not None and (
+            signed.id < current.id or (signed.id == current.id and signed != current)
+        ):
+            raise stale_prekey(current.id)
+        high = self._high.get(user, -1)
+        new = [k for k in one_time if k.id > high]
+        stock = self._one_time.setdefault(user, {})
+        if len(stock) + len(new) > max_total:
+            raise TooManyPrekeysError(max_total, len(stock))
+        if signed is not None:
+            self._signed[user] = signed
+        for key in sorted(new, key=lambda k: k.id):
+            stock[key.id] = key
+        if new:
+            self._high[user] = max(k.id for k in new)
+        latest = self._signed.get(user)
+        return PrekeyState(latest.id if latest else None, len(stock), len(new))
+
+    async def take_prekeys(self, user: str) -> Bundle | None:
+        signed = self._signed.get(user)
+        if signed is None:
+            return None
+        stock = self._one_time.get(user)
+        if not stock:
+            return Bundle(signed, None)
+        return Bundle(signed, stock.pop(min(stock)))

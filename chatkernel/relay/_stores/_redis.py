@@ -14,12 +14,22 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CursorAheadError, MailboxFullError, StoreError
+from .._errors import CursorAheadError, MailboxFullError, StoreError, TooManyPrekeysError
 from .._limiter import RateLimiter, SharedLimiter
-from ._base import AppendResult, MailboxStore, StoredEvent, take_within
+from ._base import (
+    AppendResult,
+    Bundle,
+    MailboxStore,
+    OneTimePrekey,
+    PrekeyState,
+    SignedPrekey,
+    StoredEvent,
+    stale_prekey,
+    take_within,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -78,6 +88,50 @@ local wait = new_tat - now - tolerance
 if wait > 0 then return wait end
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return 0
+"""
+
+
+# KEYS: signed prekey (hash), one-time prekeys (sorted set, score = id, member "id.key"), the
+# highest one-time id ever uploaded. ARGV: max total, signed id ('' for none), key, sig, then
+# id, key pairs. Returns {1, current id} stale, {2, stock} too many, {0, signed id, stock, added}.
+_PUT_PREKEYS = """
+local cur = redis.call('HMGET', KEYS[1], 'id', 'key', 'sig')
+if ARGV[2] ~= '' and cur[1] then
+  local old, new = tonumber(cur[1]), tonumber(ARGV[2])
+  if new < old or (new == old and (cur[2] ~= ARGV[3] or cur[3] ~= ARGV[4])) then return {'1', cur[1]} end
+end
+local high = tonumber(redis.call('GET', KEYS[3]) or '-1')
+local stock = redis.call('ZCARD', KEYS[2])
+local add, top = {}, high
+for i = 5, #ARGV, 2 do
+  local id = tonumber(ARGV[i])
+  if id > high then
+    add[#add + 1] = id
+    add[#add + 1] = ARGV[i] .. '.' .. ARGV[i + 1]
+    if id > top then top = id end
+  end
+end
+local n = #add / 2
+if stock + n > tonumber(ARGV[1]) then return {'2', tostring(stock)} end
+local signed = cur[1] or ''
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'id', ARGV[2], 'key', ARGV[3], 'sig', ARGV[4])
+  signed = ARGV[2]
+end
+if n > 0 then
+  redis.call('ZADD', KEYS[2], unpack(add))
+  redis.call('SET', KEYS[3], string.format('%d', top))
+end
+return {'0', signed, tostring(stock + n), tostring(n)}
+"""
+
+# KEYS: as _PUT_PREKEYS. Returns {} without a signed prekey, else {id, key, sig, "id.key" or ''}:
+# the lowest one-time prekey is popped in the same script, so no two callers get it.
+_TAKE_PREKEYS = """
+local spk = redis.call('HMGET', KEYS[1], 'id', 'key', 'sig')
+if not spk[1] then return {} end
+local otk = redis.call('ZPOPMIN', KEYS[2])
+return {spk[1], spk[2], spk[3], otk[1] or ''}
 """
 
 
@@ -153,6 +207,8 @@ class RedisStore(MailboxStore):
             "append": client.register_script(_APPEND),
             "purge": client.register_script(_PURGE),
             "limit": client.register_script(_LIMIT),
+            "put_prekeys": client.register_script(_PUT_PREKEYS),
+            "take_prekeys": client.register_script(_TAKE_PREKEYS),
         }
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="relay-redis-wakeups")
 
@@ -279,6 +335,34 @@ class RedisStore(MailboxStore):
     async def remember_proof(self, digest: str, expires_at: int, now: int) -> bool:
         with self._guard():
             return bool(await self._r.set(f"{self.prefix}proof:{digest}", "1", nx=True, pxat=max(expires_at, now + 1)))
+
+    # Key directory -----------------------------------------------------------------------
+    def _prekey_keys(self, user: str) -> list[str]:
+        return [f"{self.prefix}spk:{user}", f"{self.prefix}otk:{user}", f"{self.prefix}otkhigh:{user}"]
+
+    async def put_prekeys(
+        self, user: str, signed: SignedPrekey | None, one_time: Sequence[OneTimePrekey], *, max_total: int
+    ) -> PrekeyState:
+        args: list[Any] = [max_total, *((signed.id, signed.key, signed.sig) if signed else ("", "", ""))]
+        for key in one_time:
+            args += [key.id, key.key]
+        with self._guard():
+            answer = await self._scripts["put_prekeys"](keys=self._prekey_keys(user), args=args, client=self._r)
+        status = answer[0]
+        if status == "1":
+            raise stale_prekey(int(answer[1]))
+        if status == "2":
+            raise TooManyPrekeysError(max_total, int(answer[1]))
+        return PrekeyState(int(answer[1]) if answer[1] else None, int(answer[2]), int(answer[3]))
+
+    async def take_prekeys(self, user: str) -> Bundle | None:
+        with self._guard():
+            answer = await self._scripts["take_prekeys"](keys=self._prekey_keys(user), args=[], client=self._r)
+        if not answer:
+            return None
+        signed = SignedPrekey(int(answer[0]), answer[1], answer[2])
+        otk_id, _, otk_key = answer[3].partition(".")
+        return Bundle(signed, OneTimePrekey(int(otk_id), otk_key) if otk_key else None)
 
     # Rate limits -------------------------------------------------------------------------
     def rate_limiter(self, name: str, rate: float, burst: float, *, max_keys: int) -> RateLimiter:

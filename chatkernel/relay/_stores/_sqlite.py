@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._errors import CursorAheadError, MailboxFullError
+from .._errors import CursorAheadError, MailboxFullError, TooManyPrekeysError
 from .._limiter import RateLimiter, SharedLimiter
-from ._base import AppendResult, MailboxStore, StoredEvent, take_within
+from ._base import (
+    AppendResult,
+    Bundle,
+    MailboxStore,
+    OneTimePrekey,
+    PrekeyState,
+    SignedPrekey,
+    StoredEvent,
+    stale_prekey,
+    take_within,
+)
 from ._memory import int_cursor_key
 from ._sqlite_limits import SQLiteLimits, limits_path
 from ._sqlite_thread import SQLiteThread, immediate
@@ -41,6 +51,11 @@ CREATE TABLE IF NOT EXISTS dedup (
 CREATE TABLE IF NOT EXISTS keys (user TEXT PRIMARY KEY, public_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS proofs (digest TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS signed_prekeys (
+    user TEXT PRIMARY KEY, id INTEGER NOT NULL, key TEXT NOT NULL, sig TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS one_time_prekeys (
+    user TEXT NOT NULL, id INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY (user, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS prekey_high (user TEXT PRIMARY KEY, high INTEGER NOT NULL);
 """
 
 
@@ -244,6 +259,54 @@ class SQLiteStore(MailboxStore):
         with self._transaction() as db:
             db.execute("DELETE FROM proofs WHERE digest = ? AND expires_at <= ?", (digest, now))
             return db.execute("INSERT OR IGNORE INTO proofs VALUES (?, ?)", (digest, expires_at)).rowcount == 1
+
+    # Key directory -----------------------------------------------------------------------
+    # BEGIN IMMEDIATE takes the file's write lock before the first read, so processes sharing
+    # the file run these one at a time: a one-time prekey is read and deleted by one of them.
+    async def put_prekeys(
+        self, user: str, signed: SignedPrekey | None, one_time: Sequence[OneTimePrekey], *, max_total: int
+    ) -> PrekeyState:
+        return await self._run(self._put_prekeys, user, signed, tuple(one_time), max_total)
+
+    def _put_prekeys(
+        self, user: str, signed: SignedPrekey | None, one_time: tuple[OneTimePrekey, ...], max_total: int
+    ) -> PrekeyState:
+        with self._transaction() as db:
+            row = db.execute("SELECT id, key, sig FROM signed_prekeys WHERE user = ?", (user,)).fetchone()
+            current = SignedPrekey(*row) if row else None
+            if signed is not None and current is not None and (
+                signed.id < current.id or (signed.id == current.id and signed != current)
+            ):
+                raise stale_prekey(current.id)
+            high = self._scalar("SELECT high FROM prekey_high WHERE user = ?", (user,))
+            new = [k for k in one_time if high is None or k.id > high]
+            (stock,) = db.execute("SELECT count(*) FROM one_time_prekeys WHERE user = ?", (user,)).fetchone()
+            if stock + len(new) > max_total:
+                raise TooManyPrekeysError(max_total, stock)
+            if signed is not None:
+                db.execute("INSERT OR REPLACE INTO signed_prekeys (user, id, key, sig) VALUES (?, ?, ?, ?)",
+                           (user, signed.id, signed.key, signed.sig))
+                current = signed
+            db.executemany("INSERT INTO one_time_prekeys (user, id, key) VALUES (?, ?, ?)",
+                           [(user, k.id, k.key) for k in new])
+            if new:
+                db.execute("INSERT OR REPLACE INTO prekey_high (user, high) VALUES (?, ?)",
+                           (user, max(k.id for k in new)))
+        return PrekeyState(current.id if current else None, stock + len(new), len(new))
+
+    async def take_prekeys(self, user: str) -> Bundle | None:
+        return await self._run(self._take_prekeys, user)
+
+    def _take_prekeys(self, user: str) -> Bundle | None:
+        with self._transaction() as db:
+            row = db.execute("SELECT id, key, sig FROM signed_prekeys WHERE user = ?", (user,)).fetchone()
+            if row is None:
+                return None
+            otk = db.execute("SELECT id, key FROM one_time_prekeys WHERE user = ? ORDER BY id LIMIT 1",
+                             (user,)).fetchone()
+            if otk is not None:
+                db.execute("DELETE FROM one_time_prekeys WHERE user = ? AND id = ?", (user, otk[0]))
+        return Bundle(SignedPrekey(*row), OneTimePrekey(*otk) if otk else None)
 
     # Wake-ups ----------------------------------------------------------------------------
     async def notify(self, user: str, reason: str) -> None:

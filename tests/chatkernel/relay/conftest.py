@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chatkernel.relay import EmbeddedRelay, MailboxStore, RelayConfig, connect_request, open_store
+from chatkernel.relay.protocol import b64url_encode, signed_prekey
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -90,6 +91,27 @@ class Client:
 
     async def disconnect(self) -> httpx.Response:
         return await self.http.post("/disconnect", json={"userId": self.user_id}, headers=self.auth)
+
+    # The key directory.
+    def signed_prekey(self, prekey_id: int = 1) -> dict[str, Any]:
+        return signed_prekey(self.identity.signing, prekey_id, X25519PrivateKey.generate().public_key())
+
+    @staticmethod
+    def one_time_prekeys(first: int, count: int) -> list[dict[str, Any]]:
+        return [{"id": i, "key": b64url_encode(X25519PrivateKey.generate().public_key().public_bytes_raw())}
+                for i in range(first, first + count)]
+
+    async def upload_keys(self, signed: dict[str, Any] | None = None, one_time: list[Any] | None = None,
+                          **extra: Any) -> httpx.Response:
+        body: dict[str, Any] = {"userId": self.user_id, **extra}
+        if signed is not None:
+            body["signedPrekey"] = signed
+        if one_time is not None:
+            body["oneTimePrekeys"] = one_time
+        return await self.http.post("/keys", json=body, headers=self.auth)
+
+    async def fetch_keys(self, user_id: str) -> httpx.Response:
+        return await self.http.get(f"/keys/{user_id}", headers=self.auth)
 
 
 @pytest.fixture

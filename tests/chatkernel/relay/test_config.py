@@ -33,6 +33,9 @@ def test_cross_field_rules() -> None:
         RelayConfig(max_body_bytes=2_000_000)
     with pytest.raises(ConfigError, match="burst"):
         RelayConfig(burst_per_user=0.5)
+    with pytest.raises(ConfigError, match="prekey_batch_max") as info:
+        RelayConfig(prekey_batch_max=101, prekey_max_per_user=100)  # one upload could never be stored
+    assert info.value.field == "prekey_batch_max"
 
 
 def test_replace_validates_too() -> None:

@@ -59,6 +59,7 @@ def _statuses() -> dict[str, int]:
              and "code" in vars(cls) and cls.code in ERROR_CODES}
     found.update(dict.fromkeys((errors.MISSING_TOKEN, errors.INVALID_TOKEN, errors.BAD_SIGNATURE,
                                 errors.STALE_TIMESTAMP, errors.REPLAYED_REQUEST), 401))
+    found.update({errors.UNKNOWN_USER: 404, errors.NO_PREKEYS: 404, errors.STALE_PREKEY: 409})
     found.update({errors.KEY_CONFLICT: 409, errors.ID_CONFLICT: 409, errors.HEADERS_TOO_LARGE: 431,
                   errors.REQUEST_TIMEOUT: 408,
                   errors.TOO_MANY_CONNECTIONS: 503, errors.NOT_FOUND: 404, errors.METHOD_NOT_ALLOWED: 405,
@@ -117,7 +118,10 @@ def test_no_operation_lists_another_kind_of_operations_codes() -> None:
             assert TOKEN_ONLY <= codes and not codes & CONNECT_ONLY, path
         else:
             assert not codes & (CONNECT_ONLY | TOKEN_ONLY), path
-        if method == "get":
+        if method == "get" and ops[(path, method)]["security"]:
+            # An authenticated GET reads no body, but is charged and checks its path parameter.
+            assert codes & BODY_ONLY == {errors.INVALID_FIELD, errors.RATE_LIMITED}, path
+        elif method == "get":
             assert not codes & BODY_ONLY, path
         else:
             assert BODY_ONLY <= codes, path
@@ -125,6 +129,11 @@ def test_no_operation_lists_another_kind_of_operations_codes() -> None:
     assert {k for k, codes in listed.items() if errors.TOO_MANY_POLLS in codes} == {("/poll", "post")}
     assert {k for k, codes in listed.items() if errors.MAILBOX_FULL in codes} == {("/send", "post")}
     assert {k for k, codes in listed.items() if errors.ID_CONFLICT in codes} == {("/send", "post")}
+    keys_only = {errors.BAD_PREKEY_SIGNATURE, errors.STALE_PREKEY, errors.TOO_MANY_PREKEYS}
+    assert {k for k, codes in listed.items() if codes & keys_only} == {("/keys", "post")}
+    assert keys_only <= listed[("/keys", "post")]
+    fetch_only = {errors.UNKNOWN_USER, errors.NO_PREKEYS}
+    assert {k for k, codes in listed.items() if codes & fetch_only} == {("/keys/{userId}", "get")}
 
 
 def test_every_error_code_is_documented_and_nothing_else() -> None:
@@ -149,7 +158,9 @@ def test_retrying_refusals_document_their_headers() -> None:
 # Request schemas as strict as the server --------------------------------------------------------
 @pytest.mark.parametrize(("schema", "fields"), [("ConnectRequest", "/connect"), ("PublicKey", "/connect publicKey"),
                                                 ("PollRequest", "/poll"), ("SendRequest", "/send"),
-                                                ("DisconnectRequest", "/disconnect")])
+                                                ("DisconnectRequest", "/disconnect"), ("KeysRequest", "/keys"),
+                                                ("SignedPrekey", "/keys signedPrekey"),
+                                                ("OneTimePrekey", "/keys oneTimePrekeys[]")])
 def test_request_schemas_are_closed_and_list_the_servers_fields(schema: str, fields: str) -> None:
     node = openapi_document()["components"]["schemas"][schema]
     assert node["additionalProperties"] is False
@@ -159,14 +170,18 @@ def test_request_schemas_are_closed_and_list_the_servers_fields(schema: str, fie
 
 def test_answer_schemas_are_open() -> None:
     schemas = openapi_document()["components"]["schemas"]
-    for name in ("Error", "Health", "Ready", "ConnectResponse", "Event", "SendResponse", "DisconnectResponse"):
+    for name in ("Error", "Health", "Ready", "ConnectResponse", "Event", "SendResponse", "DisconnectResponse",
+                 "KeysResponse", "Bundle"):
         assert schemas[name]["additionalProperties"] is True, name
+    for name in ("publicKey", "signedPrekey", "oneTimePrekey"):
+        assert schemas["Bundle"]["properties"][name]["additionalProperties"] is True, name
 
 
 def test_no_required_value_admits_null() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     doc = openapi_document()
-    for name in ("ConnectRequest", "PublicKey", "PollRequest", "SendRequest", "DisconnectRequest"):
+    for name in ("ConnectRequest", "PublicKey", "PollRequest", "SendRequest", "DisconnectRequest", "KeysRequest",
+                 "SignedPrekey", "OneTimePrekey"):
         for prop, schema in doc["components"]["schemas"][name]["properties"].items():
             validator = jsonschema.Draft202012Validator({**schema, "components": doc["components"]})
             assert not validator.is_valid(None), (name, prop)
@@ -228,6 +243,10 @@ async def test_real_answers_validate_against_the_schemas(http, alice, bob, new_i
     assert len(polled.json()) == 2
     fresh = time.time_ns() // 1_000_000 + 7  # a ts alice has not signed yet
     check("/connect", await http.post("/connect", json=alice.identity.connect_body(fresh)))
+    check("/keys", await alice.upload_keys(alice.signed_prekey(1), alice.one_time_prekeys(1, 1)))
+    check("/keys", await alice.upload_keys())  # the counts alone
+    check("/keys/{userId}", await bob.fetch_keys(alice.user_id), "get")  # with a one-time prekey
+    check("/keys/{userId}", await bob.fetch_keys(alice.user_id), "get")  # the signed prekey alone
     check("/disconnect", await bob.disconnect())
     schemas = openapi_document()["components"]
     check.jsonschema.validate(alice.identity.connect_body(fresh + 1), {**schemas["schemas"]["ConnectRequest"],
@@ -238,21 +257,40 @@ async def test_every_refusal_is_documented_for_its_own_operation(test_config, cl
     """Provoke each refusal the relay can give on each operation; every one must validate
     against that operation's documented answer for its status (so its code is listed there)."""
     check = Checker()
-    config = test_config.replace(mailbox_max_len=1, max_parked_polls=1, max_body_bytes=2048)
+    config = test_config.replace(mailbox_max_len=1, max_parked_polls=1, max_body_bytes=2048, prekey_batch_max=10,
+                                 prekey_max_per_user=20)
     async with EmbeddedRelay.start(config=config) as relay, httpx.AsyncClient(base_url=relay.url, timeout=10) as http:
         alice, bob, carol = client_for(http), client_for(http), client_for(http)
         for user in (alice, bob, carol):
             await user.connect()
         big = b"{" + b" " * 4096 + b"}"
-        for path in ("/connect", "/poll", "/send", "/disconnect"):
+        for path in ("/connect", "/poll", "/send", "/disconnect", "/keys"):
             check(path, await http.post(path, content=big, headers=alice.auth), code=errors.BODY_TOO_LARGE)
             check(path, await http.post(path, content=b"{", headers=alice.auth), code=errors.INVALID_JSON)
             check(path, await http.post(path, content=b'{"a":1,"a":2}', headers=alice.auth), code=errors.INVALID_JSON)
             check(path, await http.post(path, json={"nope": 1}, headers=alice.auth), code=errors.INVALID_FIELD)
-        for path in ("/poll", "/send", "/disconnect"):
+        for path in ("/poll", "/send", "/disconnect", "/keys"):
             check(path, await http.post(path, json={}), code=errors.MISSING_TOKEN)
             check(path, await http.post(path, json={}, headers={"Authorization": "Bearer nope"}),
                   code=errors.INVALID_TOKEN)
+        fetch = f"/keys/{bob.user_id}"
+        check("/keys/{userId}", await http.get(fetch), "get", code=errors.MISSING_TOKEN)
+        check("/keys/{userId}", await http.get(fetch, headers={"Authorization": "Bearer nope"}), "get",
+              code=errors.INVALID_TOKEN)
+        check("/keys/{userId}", await alice.fetch_keys("nope"), "get", code=errors.INVALID_FIELD)
+        check("/keys/{userId}", await alice.fetch_keys(alice.user_id), "get", code=errors.FORBIDDEN)
+        check("/keys/{userId}", await alice.fetch_keys(new_identity().user_id), "get", code=errors.UNKNOWN_USER)
+        check("/keys/{userId}", await alice.fetch_keys(bob.user_id), "get", code=errors.NO_PREKEYS)
+        check("/keys", await alice.upload_keys(userId=bob.user_id), code=errors.FORBIDDEN)
+        check("/keys", await alice.upload_keys(bob.signed_prekey(1)), code=errors.BAD_PREKEY_SIGNATURE)
+        check("/keys", await alice.upload_keys(alice.signed_prekey(2)))
+        check("/keys", await alice.upload_keys(alice.signed_prekey(1)), code=errors.STALE_PREKEY)
+        many = alice.one_time_prekeys(1, config.prekey_max_per_user + 1)
+        check("/keys", await alice.upload_keys(one_time=many), code=errors.INVALID_FIELD)  # over the batch
+        for start in range(1, config.prekey_max_per_user, config.prekey_batch_max):
+            check("/keys", await alice.upload_keys(one_time=alice.one_time_prekeys(start, config.prekey_batch_max)))
+        check("/keys", await alice.upload_keys(one_time=alice.one_time_prekeys(10**6, 1)),
+              code=errors.TOO_MANY_PREKEYS)
         body = lambda: new_identity().connect_body(time.time_ns() // 1_000_000)  # noqa: E731
         check("/connect", await http.post("/connect", json={**body(), "ts": 5}), code=errors.STALE_TIMESTAMP)
         signed = body()
@@ -294,8 +332,13 @@ async def test_every_refusal_is_documented_for_its_own_operation(test_config, cl
         await dave.connect()
         check("/send", await dave.send(dave.user_id, "m"))
         check("/send", await dave.send(dave.user_id, "m"))  # the user's two tokens
-        for path in ("/poll", "/send", "/disconnect"):
+        for path in ("/poll", "/send", "/disconnect", "/keys"):
             r = await http.post(path, json={}, headers=dave.auth)
             check(path, r, code=errors.RATE_LIMITED)
             assert r.json()["scope"] == "user"
+        r = await dave.fetch_keys(new_identity().user_id)
+        check("/keys/{userId}", r, "get", code=errors.RATE_LIMITED)
+        assert r.json()["scope"] == "user"
     assert {code for *_, code in check.seen} >= (BODY_ONLY | CONNECT_ONLY | TOKEN_ONLY) - {errors.KEY_CONFLICT}
+    assert {code for *_, code in check.seen} >= {errors.BAD_PREKEY_SIGNATURE, errors.STALE_PREKEY,
+                                                  errors.TOO_MANY_PREKEYS, errors.UNKNOWN_USER, errors.NO_PREKEYS}

@@ -26,6 +26,8 @@ from chatkernel.relay.protocol import (
     CONNECT_TAG,
     CURSOR_AHEAD,
     ERROR_CODES,
+    IDENTITY_BINDING_TAG,
+    SIGNED_PREKEY_TAG,
     MESSAGE_ID_PATTERN,
     USER_ID_PATTERN,
     USER_ID_TAG,
@@ -33,6 +35,11 @@ from chatkernel.relay.protocol import (
     connect_message,
     connect_request,
     derive_user_id,
+    identity_binding_message,
+    signed_prekey,
+    signed_prekey_message,
+    verify_identity_binding,
+    verify_signed_prekey,
 )
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
@@ -94,6 +101,7 @@ def test_reference_client_tags_are_the_protocols() -> None:
                  for target in node.targets if isinstance(target, ast.Name)}
     assert constants["USER_ID_TAG"] == USER_ID_TAG == b"chatkernel/relay/user-id/v1\x00"
     assert constants["CONNECT_TAG"] == CONNECT_TAG == b"chatkernel/relay/connect/v1\x00"
+    assert constants["SIGNED_PREKEY_TAG"] == SIGNED_PREKEY_TAG == b"chatkernel/relay/signed-prekey/v1\x00"
 
 
 def test_reference_client_runs_against_a_real_relay(relay: EmbeddedRelay, tmp_path: Path) -> None:
@@ -108,8 +116,9 @@ def test_reference_client_runs_against_a_real_relay(relay: EmbeddedRelay, tmp_pa
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "httpx" in imported and not any(name.split(".")[0] == "chatkernel" for name in imported)
     lines = proc.stdout.splitlines()
-    assert len(lines) == 4, proc.stdout
-    sent, received, acknowledged, done = lines
+    assert len(lines) == 5, proc.stdout
+    prekeys, sent, received, acknowledged, done = lines
+    assert prekeys == "one-time prekeys [1, 2, None]"
     relay_id = sent.removeprefix("sent ")
     assert re.fullmatch(r"\S+", relay_id)
     assert received == "received hello, bob"
@@ -145,6 +154,44 @@ def test_vectors_are_what_the_protocol_module_computes() -> None:
     assert body == {"userId": v["user_id"], "ts": ts, "sig": v["sig"],
                     "publicKey": {"signing": v["publicKey.signing"], "exchange": v["publicKey.exchange"]}}
     assert v["publicKey.signing"] == b64url_encode(signing_pub)
+
+
+def test_signed_prekey_vector_is_what_the_protocol_module_computes() -> None:
+    v = _vectors()
+    signing = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(v["ed25519_seed"]))
+    prekey = X25519PrivateKey.from_private_bytes(bytes.fromhex(v["prekey_private"]))
+    assert bytes.fromhex(v["prekey_private"]) == bytes(range(64, 96))
+    assert bytes.fromhex(v["signed_prekey_tag"]) == SIGNED_PREKEY_TAG and len(SIGNED_PREKEY_TAG) == 34
+    prekey_pub = prekey.public_key().public_bytes_raw()
+    assert v["prekey_pub"] == prekey_pub.hex()
+    prekey_id = int(v["prekey_id"])
+    message = bytes.fromhex(v["prekey_message"])
+    assert message == signed_prekey_message(prekey_id, prekey_pub) and len(message) == 70
+    # The prose recipe, literally: tag, the id as 4 bytes big-endian, the raw key.
+    assert message == b"chatkernel/relay/signed-prekey/v1" + b"\x00" + prekey_id.to_bytes(4, "big") + prekey_pub
+    assert signed_prekey(signing, prekey_id, prekey.public_key()) == {
+        "id": prekey_id, "key": v["signedPrekey.key"], "sig": v["signedPrekey.sig"]}
+    signing_pub = signing.public_key().public_bytes_raw()
+    sig = signing.sign(message)
+    assert verify_signed_prekey(signing_pub, prekey_id, prekey_pub, sig)
+    assert not verify_signed_prekey(signing_pub, prekey_id + 1, prekey_pub, sig)  # the id is signed
+
+
+def test_identity_binding_vector_is_what_the_protocol_module_computes() -> None:
+    v = _vectors()
+    signing = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(v["ed25519_seed"]))
+    signing_pub, exchange_pub = bytes.fromhex(v["signing_pub"]), bytes.fromhex(v["exchange_pub"])
+    assert bytes.fromhex(v["identity_binding_tag"]) == IDENTITY_BINDING_TAG and len(IDENTITY_BINDING_TAG) == 36
+    message = bytes.fromhex(v["identity_binding_message"])
+    assert message == identity_binding_message(signing_pub, exchange_pub) and len(message) == 100
+    # The prose recipe, literally: tag, the raw Ed25519 key, the raw X25519 key.
+    assert message == b"chatkernel/identity/exchange-key/v1" + b"\x00" + signing_pub + exchange_pub
+    sig = bytes.fromhex(v["identity_binding_sig"])
+    assert sig == signing.sign(message)
+    assert verify_identity_binding(signing_pub, exchange_pub, sig)
+    assert not verify_identity_binding(signing_pub, bytes.fromhex(v["prekey_pub"]), sig)
+    section = _section("Identity binding (used by clients, not checked by the relay)")
+    assert "`chatkernel/identity/exchange-key/v1`" in section and "(36 bytes)" in section
 
 
 def test_the_user_id_recipe_in_prose_is_the_code() -> None:

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from chatkernel.relay import CursorAheadError, MailboxFullError, MailboxStore, open_store
+from chatkernel.relay import ConflictError, CursorAheadError, MailboxFullError, MailboxStore, open_store
+from chatkernel.relay._errors import STALE_PREKEY, TooManyPrekeysError
+from chatkernel.relay._stores._base import Bundle, OneTimePrekey, PrekeyState, SignedPrekey
 
 pytestmark = pytest.mark.anyio
 
@@ -212,3 +214,134 @@ async def test_open_and_close_are_idempotent(store_spec: str) -> None:
     await store.open()
     await store.close()
     await store.close()
+
+
+# The key directory (X3DH prekeys) ----------------------------------------------------------------
+SPK1 = SignedPrekey(1, "k" * 43, "s" * 86)
+
+
+def otks(*ids: int) -> list[OneTimePrekey]:
+    return [OneTimePrekey(i, f"otk{i:040d}") for i in ids]
+
+
+async def test_prekeys_upload_then_fetch_consumes_one_one_time_key(store: MailboxStore) -> None:
+    assert await store.take_prekeys(ALICE) is None
+    state = await store.put_prekeys(ALICE, SPK1, otks(1, 2, 3), max_total=100)
+    assert state == PrekeyState(signed_prekey_id=1, one_time=3, accepted=3)
+    first = await store.take_prekeys(ALICE)
+    assert first == Bundle(SPK1, otks(1)[0])  # lowest id first
+    assert (await store.take_prekeys(ALICE)).one_time == otks(2)[0]
+    assert (await store.put_prekeys(ALICE, None, [], max_total=100)) == PrekeyState(1, 1, 0)
+    assert await store.take_prekeys(BOB) is None  # per user
+
+
+async def test_prekeys_exhausted_fall_back_to_the_signed_prekey(store: MailboxStore) -> None:
+    await store.put_prekeys(ALICE, SPK1, otks(7), max_total=100)
+    assert (await store.take_prekeys(ALICE)).one_time == otks(7)[0]
+    for _ in range(3):
+        assert await store.take_prekeys(ALICE) == Bundle(SPK1, None)
+
+
+async def test_one_time_prekeys_without_a_signed_prekey_are_kept_but_not_handed_out(store: MailboxStore) -> None:
+    assert await store.put_prekeys(ALICE, None, otks(1, 2), max_total=100) == PrekeyState(None, 2, 2)
+    assert await store.take_prekeys(ALICE) is None  # nothing consumed
+    await store.put_prekeys(ALICE, SPK1, [], max_total=100)
+    assert (await store.take_prekeys(ALICE)).one_time == otks(1)[0]
+
+
+async def test_signed_prekey_is_replaced_by_a_higher_id_only(store: MailboxStore) -> None:
+    await store.put_prekeys(ALICE, SPK1, [], max_total=100)
+    assert (await store.put_prekeys(ALICE, SPK1, [], max_total=100)).signed_prekey_id == 1  # an exact retry
+    newer = SignedPrekey(5, "n" * 43, "t" * 86)
+    assert (await store.put_prekeys(ALICE, newer, [], max_total=100)).signed_prekey_id == 5
+    assert (await store.take_prekeys(ALICE)).signed == newer
+    for stale in (SPK1, SignedPrekey(5, "x" * 43, "t" * 86), SignedPrekey(5, "n" * 43, "u" * 86)):
+        with pytest.raises(ConflictError) as info:
+            await store.put_prekeys(ALICE, stale, otks(1), max_total=100)
+        assert info.value.code == STALE_PREKEY and info.value.field == "signedPrekey.id"
+    assert (await store.take_prekeys(ALICE)) == Bundle(newer, None)  # the refused uploads stored nothing
+
+
+async def test_one_time_prekey_ids_at_or_below_the_highest_uploaded_are_skipped(store: MailboxStore) -> None:
+    await store.put_prekeys(ALICE, SPK1, otks(1, 2, 3), max_total=100)
+    assert (await store.take_prekeys(ALICE)).one_time == otks(1)[0]
+    # A replay of the first upload: key 1 was handed out and must never come back; 2, 3 stay once.
+    assert await store.put_prekeys(ALICE, SPK1, otks(1, 2, 3), max_total=100) == PrekeyState(1, 2, 0)
+    assert await store.put_prekeys(ALICE, None, otks(2, 4), max_total=100) == PrekeyState(1, 3, 1)
+    taken = [(await store.take_prekeys(ALICE)).one_time for _ in range(4)]
+    assert taken == [*otks(2, 3, 4), None]
+
+
+async def test_one_time_prekey_total_is_bounded_all_or_nothing(store: MailboxStore) -> None:
+    await store.put_prekeys(ALICE, SPK1, otks(1, 2, 3), max_total=4)
+    with pytest.raises(TooManyPrekeysError) as info:
+        await store.put_prekeys(ALICE, SignedPrekey(2, "k" * 43, "s" * 86), otks(4, 5), max_total=4)
+    assert info.value.limit == 4 and info.value.field == "oneTimePrekeys" and info.value.status == 422
+    assert await store.put_prekeys(ALICE, None, [], max_total=4) == PrekeyState(1, 3, 0)  # nothing stored
+    assert await store.put_prekeys(ALICE, None, otks(4), max_total=4) == PrekeyState(1, 4, 1)
+    await store.take_prekeys(ALICE)
+    assert (await store.put_prekeys(ALICE, None, otks(5), max_total=4)).one_time == 4
+
+
+async def test_prekey_ids_span_the_32_bit_range(store: MailboxStore) -> None:
+    top = SignedPrekey(2**32 - 1, "k" * 43, "s" * 86)
+    await store.put_prekeys(ALICE, top, otks(0, 2**32 - 1), max_total=100)
+    assert await store.take_prekeys(ALICE) == Bundle(top, otks(0)[0])
+    assert await store.take_prekeys(ALICE) == Bundle(top, otks(2**32 - 1)[0])
+
+
+async def _hand_out_concurrently(stores: list[MailboxStore], fetches: int, stock: int) -> None:
+    await stores[0].put_prekeys(ALICE, SPK1, otks(*range(1, stock + 1)), max_total=1000)
+    bundles = await asyncio.gather(*(stores[i % len(stores)].take_prekeys(ALICE) for i in range(fetches)))
+    handed = [b.one_time.id for b in bundles if b is not None and b.one_time is not None]
+    assert all(b is not None and b.signed == SPK1 for b in bundles)
+    assert len(handed) == len(set(handed)) == min(fetches, stock)
+    assert (await stores[0].put_prekeys(ALICE, None, [], max_total=1000)).one_time == max(0, stock - fetches)
+
+
+@pytest.mark.parametrize(("fetches", "stock"), [(40, 25), (25, 40)])
+async def test_concurrent_fetches_hand_out_each_one_time_prekey_once(store: MailboxStore, fetches: int,
+                                                                     stock: int) -> None:
+    await _hand_out_concurrently([store], fetches, stock)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def two_stores(request: pytest.FixtureRequest, tmp_path, anyio_backend: str):
+    """Two store instances on one SQLite file (two connections, two threads) or one Redis, as
+    two relay processes would hold them."""
+    spec = f"sqlite:{tmp_path / 'shared.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
+    stores = [open_store(spec), open_store(spec)]
+    for opened in stores:
+        await opened.open()
+    try:
+        yield stores
+    finally:
+        for opened in stores:
+            await opened.close()
+
+
+@pytest.mark.parametrize(("fetches", "stock"), [(60, 30), (30, 60)])
+async def test_concurrent_fetches_on_two_instances_hand_out_each_key_once(two_stores, fetches: int,
+                                                                          stock: int) -> None:
+    await _hand_out_concurrently(two_stores, fetches, stock)
+
+
+async def test_concurrent_uploads_on_two_instances_respect_the_total(two_stores) -> None:
+    first, second = two_stores
+    batches = [otks(*range(i * 10 + 1, i * 10 + 11)) for i in range(6)]
+    results = await asyncio.gather(*(s.put_prekeys(ALICE, None, b, max_total=30)
+                                     for s, b in zip([first, second] * 3, batches, strict=True)),
+                                   return_exceptions=True)
+    stored = (await first.put_prekeys(ALICE, None, [], max_total=30)).one_time
+    assert stored <= 30
+    assert stored == 10 * sum(1 for r in results if isinstance(r, PrekeyState) and r.accepted)
+
+
+async def test_sqlite_keeps_the_key_directory_across_a_restart(tmp_path, anyio_backend: str) -> None:
+    spec = f"sqlite:{tmp_path / 'durable.db'}"
+    async with open_store(spec) as first:
+        await first.put_prekeys(ALICE, SPK1, otks(1, 2), max_total=100)
+        await first.take_prekeys(ALICE)
+    async with open_store(spec) as second:
+        assert await second.take_prekeys(ALICE) == Bundle(SPK1, otks(2)[0])
+        assert (await second.put_prekeys(ALICE, None, otks(1), max_total=100)).accepted == 0  # the high mark too
