@@ -9,6 +9,7 @@ arguments registers these and any third-party features installed under the
 __all__ = ["FEATURES"]
 
 FEATURES = (
+    "features.persistence",
     "features.settings",
     "features.signaling",
 )
