@@ -1,0 +1,32 @@
+"""The auth feature's communication contract: what it says.
+
+No payload carries a passphrase, a key, a verifier or a salt. ``profile`` is the local profile
+name; ``user_id`` is the identity's public id (``chatkernel.relay.protocol.derive_user_id``).
+
+``reason`` in AUTH_FAILED: ``wrong_passphrase`` (counted), ``throttled`` (tried before
+``retry_after_s`` had passed; nothing was tried), ``invalid_passphrase`` (a new passphrase broke
+the policy). The delay only rises (to 30 s); it never locks a profile out for good.
+``retry_after_s`` is 0.0 when the next try may come at once.
+``reason`` in AUTH_LOGOUT: ``user`` (asked for), ``timeout`` (session idle past
+``session_timeout_s``), ``shutdown`` (the app or the feature stopped).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from chatkernel import EventSpec
+
+__all__ = ["AUTH_FAILED", "AUTH_LOGOUT", "AUTH_SUCCESS", "EMITTED", "FAILURE_REASONS", "LOGOUT_REASONS"]
+
+FAILURE_REASONS = ("wrong_passphrase", "throttled", "invalid_passphrase")
+LOGOUT_REASONS = ("user", "timeout", "shutdown")
+
+AUTH_SUCCESS = EventSpec("AUTH_SUCCESS", "HIGH", "a profile was unlocked with its passphrase or remembered key",
+                         {"profile": str, "user_id": str})
+AUTH_FAILED = EventSpec("AUTH_FAILED", "HIGH", "a login was refused; the next try may come after retry_after_s",
+                        {"profile": str, "reason": Literal[FAILURE_REASONS], "retry_after_s": float})
+AUTH_LOGOUT = EventSpec("AUTH_LOGOUT", "HIGH", "the session ended and the keys were dropped from memory",
+                        {"profile": str, "reason": Literal[LOGOUT_REASONS]})
+
+EMITTED = (AUTH_SUCCESS, AUTH_FAILED, AUTH_LOGOUT)
