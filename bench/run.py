@@ -28,10 +28,13 @@ BENCHMARKS: dict[str, str] = {
     "latency": "bench_latency",
     "mount": "bench_mount",
     "memory": "bench_memory",
+    "crypto": "bench_crypto",
     "stores": "bench_relay_store",
     "relay": "bench_relay",
     "limits": "bench_relay_limits",
     "workers": "bench_relay_workers",
+    "identity": "bench_identity",
+    "auth": "bench_auth",
 }
 
 
