@@ -14,7 +14,8 @@ async def mount(ctx: FeatureContext) -> MountResult:
 
     config = ctx.settings
     service = SignalingService(ctx.emit, poll_timeout_s=config.poll_timeout_s,
-                               backoff=Backoff(base_s=config.backoff_base_s, cap_s=config.backoff_cap_s))
+                               backoff=Backoff(base_s=config.backoff_base_s, cap_s=config.backoff_cap_s),
+                               key_wait_s=config.key_wait_s)
     if config.url:
         service.set_url(config.url)
     actor = await ctx.spawn(SignalingMachine(service, auto_connect=config.auto_connect))

@@ -1,7 +1,10 @@
 """The relay's HTTP API as async calls: one place that knows the wire format.
 
 Errors come back as :class:`RelayRequestError` with the relay's status and error code, and
-network failures as ``httpx.TransportError``, so the caller decides what is worth a retry.
+network failures as ``httpx.TransportError``, so the caller decides what is worth a retry. The
+key directory's refusals for good get precise subclasses (:class:`KeyUploadError`,
+:class:`NoBundleError`), and a fetched bundle is checked before it is returned
+(:class:`InvalidBundleError`): the relay is not trusted with the keys it serves.
 """
 
 from __future__ import annotations
@@ -10,11 +13,29 @@ from typing import Any
 
 import httpx
 
-from chatkernel.relay.protocol import RelayURLError, check_relay_url
+from chatkernel.relay.protocol import (
+    NO_PREKEYS,
+    PREKEY_ID_MAX,
+    UNKNOWN_USER,
+    RelayURLError,
+    b64url_decode,
+    check_relay_url,
+    derive_user_id,
+    is_user_id,
+    verify_signed_prekey,
+)
 
-from .errors import InsecureURLError, InvalidURLError, RelayRequestError
+from .errors import (
+    InsecureURLError,
+    InvalidBundleError,
+    InvalidURLError,
+    KeyUploadError,
+    NoBundleError,
+    RelayRequestError,
+    SignalingError,
+)
 
-__all__ = ["RelayClient", "check_url"]
+__all__ = ["RelayClient", "check_bundle", "check_url"]
 
 
 def check_url(url: object, *, allow_insecure: bool = False) -> str:
@@ -48,6 +69,96 @@ def _error(response: httpx.Response) -> RelayRequestError:
                              reason=reason if isinstance(reason, str) else None)
 
 
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise RelayRequestError(502, "bad_response", f"{response.request.method} {response.request.url.path} "
+                                f"answered {response.status_code} without JSON") from None
+
+
+def _count(answer: dict[str, Any], name: str, *, required: bool = True) -> None:
+    value = answer.get(name)
+    if value is None and not required and name not in answer:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RelayRequestError(502, "bad_response", f"POST /keys answered {name}={value!r}, not a count")
+
+
+def _check_upload_answer(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise RelayRequestError(502, "bad_response", "POST /keys did not answer an object")
+    _count(answer, "oneTimePrekeys")
+    _count(answer, "accepted")
+    _count(answer, "signedPrekeyId", required=False)
+    return answer
+
+
+def _bundle_object(value: Any, user_id: str, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidBundleError(user_id, field, f"must be an object, got {type(value).__name__}")
+    return value
+
+
+def _bundle_bytes(parent: dict[str, Any], name: str, length: int, user_id: str, field: str) -> bytes:
+    if name not in parent:
+        raise InvalidBundleError(user_id, f"{field}.{name}", "is missing")
+    value = parent[name]
+    try:
+        raw = b64url_decode(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidBundleError(user_id, f"{field}.{name}", str(exc)) from None
+    if len(raw) != length:
+        raise InvalidBundleError(user_id, f"{field}.{name}", f"must be {length} bytes, got {len(raw)}")
+    return raw
+
+
+def _bundle_id(parent: dict[str, Any], user_id: str, field: str) -> int:
+    if "id" not in parent:
+        raise InvalidBundleError(user_id, f"{field}.id", "is missing")
+    value = parent["id"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= PREKEY_ID_MAX:
+        raise InvalidBundleError(user_id, f"{field}.id", f"must be an integer from 0 to {PREKEY_ID_MAX}, got {value!r}")
+    return value
+
+
+def check_bundle(answer: Any, user_id: str) -> dict[str, Any]:
+    """The bundle ``GET /keys/{user_id}`` answered, refused with :class:`InvalidBundleError`
+    unless it is ``user_id``'s, its keys are well formed, ``publicKey`` derives ``userId`` and
+    ``signedPrekey.sig`` verifies with ``publicKey.signing`` (protocol.verify_signed_prekey).
+
+    Returns a fresh object of exactly the fields checked (fields a later relay may add are
+    dropped): ``{"userId", "publicKey": {"signing", "exchange"}, "signedPrekey": {"id", "key",
+    "sig"}, "oneTimePrekey"?: {"id", "key"}}``, keys as unpadded base64url.
+    """
+    bundle = _bundle_object(answer, user_id, "bundle")
+    if bundle.get("userId") != user_id:
+        raise InvalidBundleError(user_id, "userId", f"the relay answered the bundle of {bundle.get('userId')!r}")
+    public = _bundle_object(bundle.get("publicKey"), user_id, "publicKey")
+    signing = _bundle_bytes(public, "signing", 32, user_id, "publicKey")
+    exchange = _bundle_bytes(public, "exchange", 32, user_id, "publicKey")
+    if derive_user_id(signing, exchange) != user_id:
+        raise InvalidBundleError(user_id, "publicKey", "these keys do not derive the user id")
+    signed = _bundle_object(bundle.get("signedPrekey"), user_id, "signedPrekey")
+    signed_id = _bundle_id(signed, user_id, "signedPrekey")
+    signed_key = _bundle_bytes(signed, "key", 32, user_id, "signedPrekey")
+    signature = _bundle_bytes(signed, "sig", 64, user_id, "signedPrekey")
+    if not verify_signed_prekey(signing, signed_id, signed_key, signature):
+        raise InvalidBundleError(user_id, "signedPrekey.sig", "does not verify with publicKey.signing over "
+                                 "SIGNED_PREKEY_TAG + id + key")
+    checked: dict[str, Any] = {
+        "userId": user_id,
+        "publicKey": {"signing": public["signing"], "exchange": public["exchange"]},
+        "signedPrekey": {"id": signed_id, "key": signed["key"], "sig": signed["sig"]},
+    }
+    if "oneTimePrekey" in bundle:
+        one_time = _bundle_object(bundle["oneTimePrekey"], user_id, "oneTimePrekey")
+        one_time_id = _bundle_id(one_time, user_id, "oneTimePrekey")
+        _bundle_bytes(one_time, "key", 32, user_id, "oneTimePrekey")
+        checked["oneTimePrekey"] = {"id": one_time_id, "key": one_time["key"]}
+    return checked
+
+
 class RelayClient:
     """A thin async client of one relay; it holds the bearer token once connected."""
 
@@ -58,13 +169,15 @@ class RelayClient:
             base_url=self.url, timeout=httpx.Timeout(request_timeout),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8))
 
+    def _auth(self) -> dict[str, str] | None:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else None
+
     async def _post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         extra = {"timeout": httpx.Timeout(timeout)} if timeout is not None else {}
-        response = await self._http.post(path, json=body, headers=headers, **extra)
+        response = await self._http.post(path, json=body, headers=self._auth(), **extra)
         if response.status_code >= 400:
             raise _error(response)
-        return response.json()
+        return _json(response)
 
     async def health(self) -> dict[str, Any]:
         response = await self._http.get("/health")
@@ -88,6 +201,36 @@ class RelayClient:
 
     async def send(self, sender: str, to: str, message_id: str, payload: Any) -> dict[str, Any]:
         return await self._post("/send", {"from": sender, "to": to, "id": message_id, "payload": payload})  # type: ignore[no-any-return]
+
+    async def upload_keys(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /keys``: ``{"oneTimePrekeys", "accepted", "signedPrekeyId"?}``.
+
+        A refusal for good (any 4xx but 401, 408 and 429) is :class:`KeyUploadError` with the
+        relay's ``code``, ``detail`` and ``field``; 401, 408, 429 and 5xx stay
+        :class:`RelayRequestError` for the caller to reconnect or retry."""
+        if not isinstance(body, dict):
+            raise SignalingError(f"a key upload is a JSON object, got {type(body).__name__}")
+        try:
+            answer = await self._post("/keys", body)
+        except RelayRequestError as exc:
+            if 400 <= exc.status < 500 and exc.status not in (401, 408, 429):
+                raise KeyUploadError.from_error(exc) from None
+            raise
+        return _check_upload_answer(answer)
+
+    async def fetch_bundle(self, user_id: str) -> dict[str, Any]:
+        """``GET /keys/{userId}``: the user's bundle, checked (see :func:`check_bundle`), taking
+        one of its one-time prekeys for good. 404 ``unknown_user`` / ``no_prekeys`` is
+        :class:`NoBundleError`; other refusals stay :class:`RelayRequestError`."""
+        if not is_user_id(user_id):
+            raise SignalingError(f"a bundle is fetched by user id (32 characters of a-z 2-7), got {user_id!r}")
+        response = await self._http.get(f"/keys/{user_id}", headers=self._auth())
+        if response.status_code >= 400:
+            error = _error(response)
+            if error.status == 404 and error.code in (UNKNOWN_USER, NO_PREKEYS):
+                raise NoBundleError.from_error(error, user_id=user_id) from None
+            raise error
+        return check_bundle(_json(response), user_id)
 
     async def disconnect(self, user_id: str) -> None:
         if self.token is None:

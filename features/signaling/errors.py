@@ -1,17 +1,28 @@
 """Errors of the signaling feature::
 
     SignalingError(ChatKernelError)
-    ├── InsecureURLError     a plain http:// URL to a non-loopback host (url)
-    ├── InvalidURLError      not an http(s) URL with a host (url, reason)
-    ├── RelayRequestError    the relay answered an error (status, code, detail, retry_after)
-    └── NotConnectedError    an operation needs a connection that is not there
+    ├── InsecureURLError      a plain http:// URL to a non-loopback host (url)
+    ├── InvalidURLError       not an http(s) URL with a host (url, reason)
+    ├── RelayRequestError     the relay answered an error (status, code, detail, retry_after, field,
+    │   │                     reason); ``transient`` says whether a retry can help
+    │   ├── KeyUploadError    POST /keys refused for good: bad_prekey_signature, stale_prekey,
+    │   │                     too_many_prekeys, invalid_field, forbidden, body_too_large (code,
+    │   │                     detail, field)
+    │   └── NoBundleError     GET /keys/{userId} found no bundle: unknown_user or no_prekeys
+    │                         (user_id, code)
+    ├── InvalidBundleError    the relay's bundle is malformed or its signed prekey does not verify
+    │                         (user_id, field, reason); never use such keys
+    └── NotConnectedError     an operation needs a connection that is not there
+
+Network failures are not wrapped: they come as ``httpx.TransportError`` (worth a retry).
 """
 
 from __future__ import annotations
 
 from chatkernel import ChatKernelError
 
-__all__ = ["InsecureURLError", "InvalidURLError", "NotConnectedError", "RelayRequestError", "SignalingError"]
+__all__ = ["InsecureURLError", "InvalidBundleError", "InvalidURLError", "KeyUploadError", "NoBundleError",
+           "NotConnectedError", "RelayRequestError", "SignalingError"]
 
 
 class SignalingError(ChatKernelError):
@@ -46,6 +57,42 @@ class RelayRequestError(SignalingError):
     def transient(self) -> bool:
         """Worth retrying with the same message id: overload, rate limits, server errors."""
         return self.status in (429, 503) or self.status >= 500
+
+    @classmethod
+    def from_error(cls, error: RelayRequestError, **extra: object) -> RelayRequestError:
+        """The same refusal as a more precise class (``extra`` goes to its constructor)."""
+        return cls(error.status, error.code, error.detail, retry_after=error.retry_after, field=error.field,
+                   reason=error.reason, **extra)  # type: ignore[arg-type]
+
+
+class KeyUploadError(RelayRequestError):
+    """The relay refused ``POST /keys`` for good; nothing of the upload was stored. Act on
+    ``code`` (``bad_prekey_signature``, ``stale_prekey``, ``too_many_prekeys``, ...)."""
+
+    def __init__(self, status: int, code: str, detail: str, **kw: object):
+        super().__init__(status, code, detail, **kw)  # type: ignore[arg-type]
+        self.args = (f"relay refused the key upload: {status} {code}: {detail}",)
+
+
+class NoBundleError(RelayRequestError):
+    """``GET /keys/{userId}`` has no bundle to give: the user never connected to this relay
+    (``unknown_user``) or has not uploaded a signed prekey (``no_prekeys``)."""
+
+    def __init__(self, status: int, code: str, detail: str, *, user_id: str = "", **kw: object):
+        super().__init__(status, code, detail, **kw)  # type: ignore[arg-type]
+        self.user_id = user_id
+        self.args = (f"no prekey bundle for {user_id}: {status} {code}: {detail}",)
+
+
+class InvalidBundleError(SignalingError):
+    """The relay answered a bundle that is not well formed or whose signed prekey's signature
+    does not verify with the bundle's identity key: refused, whatever the relay says."""
+
+    def __init__(self, user_id: str, field: str, reason: str):
+        super().__init__(f"refusing the relay's bundle for {user_id}: {field}: {reason}")
+        self.user_id = user_id
+        self.field = field
+        self.reason = reason
 
 
 class NotConnectedError(SignalingError):

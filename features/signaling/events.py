@@ -20,6 +20,7 @@ __all__ = [
     "MESSAGE_RECEIVED",
     "MESSAGE_SENT",
     "MESSAGE_SEND_FAILED",
+    "PREKEY_COUNT",
     "SIGNALING_CONNECTED",
     "SIGNALING_DISCONNECTED",
     "SIGNALING_URL_REJECTED",
@@ -41,7 +42,10 @@ MESSAGE_SENT = EventSpec("MESSAGE_SENT", "MEDIUM", "the relay accepted a message
                          {"id": str, "to": str, "relay_id": str | None, "duplicate": bool})
 MESSAGE_SEND_FAILED = EventSpec("MESSAGE_SEND_FAILED", "HIGH", "a message was refused for good and will not be retried",
                                 {"id": str | None, "to": str | None, "reason": str})
+PREKEY_COUNT = EventSpec(
+    "PREKEY_COUNT", "LOW", "the relay answered a key upload: one-time prekeys left for others to fetch",
+    {"remaining": int, "accepted": int, "signed_prekey_id": int | None})
 
 EMITTED = (SIGNALING_CONNECTED, SIGNALING_DISCONNECTED, CONNECTION_LOST, SIGNALING_URL_REJECTED,
-           MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_SEND_FAILED)
+           MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_SEND_FAILED, PREKEY_COUNT)
 SUBSCRIBED = ("APP_READY", "SIGNALING_URL_CHANGED", "MESSAGE_SEND_REQUESTED")

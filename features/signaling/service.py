@@ -13,7 +13,7 @@ import logging
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,15 +82,44 @@ class OutgoingMessage:
 
 
 class SignalingService:
-    """What the signaling machine drives; also the feature's public service."""
+    """What the signaling machine drives; also the feature's public service.
+
+    The key directory, for a feature that cannot import this one (crypto builds the upload
+    bodies and reads the bundles as plain JSON). Copy these two lines into its own ``_api.py``
+    Protocol and declare ``requires={"signaling": ThatProtocol}``::
+
+        async def upload_keys(self, body: dict[str, Any]) -> dict[str, Any]: ...
+        async def fetch_bundle(self, user_id: str) -> dict[str, Any]: ...
+
+    ``upload_keys(body)`` is ``POST /keys`` (docs/protocol.md): ``body`` may hold
+    ``signedPrekey`` (build it with ``chatkernel.relay.protocol.signed_prekey``) and
+    ``oneTimePrekeys``; ``userId`` is filled in when absent, so ``upload_keys({})`` only asks
+    for the counts. It answers ``{"oneTimePrekeys": left, "accepted": added,
+    "signedPrekeyId"?: id}`` and emits ``PREKEY_COUNT {remaining, accepted, signed_prekey_id}``
+    (LOW), the cue to upload more. A refusal for good is :class:`KeyUploadError` (act on its
+    ``code``: ``bad_prekey_signature``, ``stale_prekey``, ``too_many_prekeys``, ...).
+
+    ``fetch_bundle(user_id)`` is ``GET /keys/{userId}``: ``{"userId", "publicKey": {"signing",
+    "exchange"}, "signedPrekey": {"id", "key", "sig"}, "oneTimePrekey"?: {"id", "key"}}``
+    (base64url keys), already checked: the user id, the keys' sizes, ``publicKey`` deriving the
+    id and the signed prekey's signature (else :class:`InvalidBundleError`). Each call takes one
+    one-time prekey for good; without one left the bundle has ``signedPrekey`` alone. No bundle
+    is :class:`NoBundleError` (``code`` ``unknown_user`` or ``no_prekeys``).
+
+    Both wait up to ``key_wait_s`` (the setting; or ``timeout=`` seconds, ``0`` to require a
+    connection now) for the connected state, reconnect on 401 and wait out 429 / 503 within
+    the same bound, then give up with :class:`NotConnectedError`, the relay's
+    :class:`RelayRequestError` or the network's ``httpx.TransportError``.
+    """
 
     def __init__(self, emit: Emit, *, identity: Identity | None = None, allow_insecure: bool = False,
                  poll_timeout_s: float = 25.0, backoff: Backoff | None = None, outbox_limit: int = 10_000,
-                 seen_history: int = 4_096):
+                 seen_history: int = 4_096, key_wait_s: float = 10.0):
         self._emit = emit
         self.identity = identity or Identity.generate()
         self.allow_insecure = allow_insecure
         self.poll_timeout_s = poll_timeout_s
+        self.key_wait_s = key_wait_s
         self.backoff = backoff or Backoff()
         self.url: str | None = None
         self.cursor: str | None = None
@@ -286,6 +315,87 @@ class SignalingService:
                                      "duplicate": bool(result.get("duplicate"))})
         if message.future is not None and not message.future.done():
             message.future.set_result(result)
+
+    # ------------------------------------------------------------------ key directory
+    async def upload_keys(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """``POST /keys`` (see the class docstring); emits ``PREKEY_COUNT`` on success."""
+        if not isinstance(body, dict):
+            raise SignalingError(f"a key upload is a JSON object, got {type(body).__name__}")
+        answer = await self._keys_call("upload keys", timeout,
+                                       lambda client: client.upload_keys({"userId": self.user_id, **body}),
+                                       idempotent=True)
+        self._emit(ev.PREKEY_COUNT, {"remaining": answer["oneTimePrekeys"], "accepted": answer["accepted"],
+                                     "signed_prekey_id": answer.get("signedPrekeyId")})
+        return answer
+
+    async def fetch_bundle(self, user_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """``GET /keys/{user_id}``, checked (see the class docstring)."""
+        if user_id == self.user_id:
+            raise SignalingError("cannot fetch our own bundle (upload_keys({}) answers our own counts)")
+        return await self._keys_call(f"fetch the bundle of {user_id}", timeout,
+                                     lambda client: client.fetch_bundle(user_id), idempotent=False)
+
+    async def _keys_call(self, what: str, timeout: float | None,
+                         call: Callable[[RelayClient], Awaitable[dict[str, Any]]], *,
+                         idempotent: bool) -> dict[str, Any]:
+        """Run ``call`` on a connected client within one deadline: wait for the connection,
+        reconnect on 401, wait out transient refusals and network errors while time is left.
+
+        A call that is not ``idempotent`` (a fetch takes a one-time prekey) is retried only
+        when the relay surely took nothing: after 429 or 503, or a network error before the
+        request was sent (no connection)."""
+        wait = self.key_wait_s if timeout is None else max(0.0, float(timeout))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        attempt = 0
+        while True:
+            client = await self._connected_client(what, wait, deadline)
+            attempt += 1
+            try:
+                return await call(client)
+            except RelayRequestError as exc:
+                if type(exc) is not RelayRequestError:
+                    raise  # a precise refusal (KeyUploadError, NoBundleError) is final
+                if exc.status == 401:
+                    self._token_rejected(client)
+                    continue
+                if not exc.transient or not idempotent and exc.status not in (429, 503):
+                    raise  # a fetch answered 5xx may have taken a one-time prekey: not again
+                delay = exc.retry_after if exc.retry_after is not None else self._retry_delay(attempt)
+                if loop.time() + delay > deadline:
+                    raise
+            except httpx.TransportError as exc:
+                if not idempotent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    raise
+                delay = self._retry_delay(attempt)
+                if loop.time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    def _retry_delay(attempt: int) -> float:
+        return Backoff(attempt=min(attempt, 8) - 1).next_delay()
+
+    async def _connected_client(self, what: str, wait: float, deadline: float) -> RelayClient:
+        while True:
+            if self.url is None:
+                raise NotConnectedError(f"cannot {what}: no relay URL is set")
+            if self._connected.is_set() and self._client is not None:
+                return self._client
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._connected.wait()
+            except TimeoutError:
+                raise NotConnectedError(f"cannot {what}: not connected to {self.url} "
+                                        f"(waited {wait:g} s for a connection)") from None
+            await asyncio.sleep(0)  # let connect() finish publishing the client
+
+    def _token_rejected(self, client: RelayClient) -> None:
+        """The relay refused this client's token: reconnect, unless that already happened."""
+        if client is self._client and self._connected.is_set():
+            self._connected.clear()
+            if self.on_token_rejected is not None:
+                self.on_token_rejected()
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"

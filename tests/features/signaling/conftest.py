@@ -21,7 +21,8 @@ import features.signaling as signaling
 from features.settings.events import SIGNALING_URL_CHANGED
 
 WATCHED = ["APP_READY", "FEATURE_ERROR", "MESSAGE_RECEIVED", "MESSAGE_SENT", "MESSAGE_SEND_FAILED",
-           "SIGNALING_CONNECTED", "SIGNALING_DISCONNECTED", "CONNECTION_LOST", "SIGNALING_URL_REJECTED"]
+           "SIGNALING_CONNECTED", "SIGNALING_DISCONNECTED", "CONNECTION_LOST", "SIGNALING_URL_REJECTED",
+           "PREKEY_COUNT"]
 
 #: What a sender (a chat feature, a notebook cell) asks signaling to deliver.
 MESSAGE_SEND_REQUESTED = EventSpec("MESSAGE_SEND_REQUESTED", "MEDIUM", "send a message through signaling",

@@ -208,6 +208,9 @@ async def test_a_full_session_emits_only_events_that_match_their_specs(both):
         assert alice.of("MESSAGE_RECEIVED")[0]["sender"] == bob.signaling.user_id
         assert [m["duplicate"] for m in alice.of("MESSAGE_SENT")] == [False, True]
 
+        # the key directory: a count-only upload answers PREKEY_COUNT
+        assert (await alice.signaling.upload_keys({}))["oneTimePrekeys"] == 0
+
         # settings: a change, a refused change, a test, a switch of relays and back
         alice.settings.send("SET_THEME", theme="dark")
         alice.settings.send("SET_THEME", theme="mauve")
