@@ -10,6 +10,8 @@ __all__ = ["FEATURES"]
 
 FEATURES = (
     "features.persistence",
+    "features.identity",
+    "features.auth",
     "features.settings",
     "features.signaling",
 )

@@ -1,13 +1,39 @@
-"""Auth: unlocking a profile with a passphrase, remember-me through the OS keyring, and the
+"""Auth: profiles on this machine, unlocked with a passphrase (or a remembered key), and the
 session timeout.
 
-The pure parts come first, as private modules: ``_passphrase`` (NFKC normalisation and the policy
-for new passphrases), ``_kdf`` (Argon2id, the database key and verifier, the versioned record),
-``_throttle`` (the rising delay after wrong passphrases), ``_unlock`` (a login without storage,
-off the event loop), ``_remember`` (the OS keyring, refusing insecure backends), ``_session``
-(idle timeout), ``_config`` (the settings record), with ``errors`` and ``events``. This package
-becomes the feature's contract (``feature = Feature(...)``) when its machine, forms and the wiring
-to persistence and identity are written; until then it exports nothing and is in no feature list.
+Sign-up derives the profile's database key from the passphrase (Argon2id, ``_kdf``), creates the
+encrypted database (persistence) and the identity (identity), and writes the key-derivation record
+beside the database (``<profile>/auth.json``); log-in checks the passphrase against that record
+before the database is touched, with a rising delay after wrong ones (``<profile>/auth.throttle.json``).
+The machine (``machine.py``) announces ``AUTH_SUCCESS``, ``AUTH_FAILED`` and ``AUTH_LOGOUT``;
+``LoginForm`` and ``SignupForm`` are its widgets. The pure parts are private modules: ``_passphrase``,
+``_params``, ``_kdf``, ``_throttle``, ``_unlock``, ``_remember``, ``_session``, ``_profiles``,
+``_config``, with ``errors`` and ``events``; ``_api`` holds what auth needs of its dependencies.
 """
 
-__all__: list[str] = []
+from chatkernel import Feature
+
+from . import events as _events
+from ._api import IdentityAPI as _IdentityAPI
+from ._api import PersistenceAPI as _PersistenceAPI
+from ._config import AuthConfig as _AuthConfig
+from ._mount import login_form as _login_form
+from ._mount import mount as _mount
+from ._mount import signup_form as _signup_form
+from ._mount import unmount as _unmount
+
+__all__ = ["feature"]
+
+feature = Feature(
+    id="auth",
+    name="Authentication",
+    version="1.0.0",
+    description="Profiles unlocked by passphrase (Argon2id), login throttling, remember-me, session timeout",
+    on_mount=_mount,
+    on_unmount=_unmount,
+    dependencies=["persistence", "identity"],
+    requires={"persistence": _PersistenceAPI, "identity": _IdentityAPI},
+    emitted_events=_events.EMITTED,
+    ui={"LoginForm": _login_form, "SignupForm": _signup_form},
+    settings=_AuthConfig(),
+)

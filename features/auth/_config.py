@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._kdf import DEFAULT_PARAMS, KdfParams
+from ._params import DEFAULT_PARAMS, KdfParams
 from ._passphrase import MIN_PASSPHRASE_LENGTH
 from ._throttle import DEFAULT_BASE_S, DEFAULT_CAP_S
 

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from chatkernel.relay.protocol import b64url_decode, b64url_encode
 
+from ._params import DEFAULT_PARAMS, OWASP_MINIMUM, KdfParams, needs_upgrade, upgraded_params
 from ._passphrase import passphrase_bytes
 from .errors import KdfRecordError
 
@@ -46,46 +47,7 @@ DB_KEY_INFO = b"chatkernel/auth/db-key/v1"
 VERIFIER_INFO = b"chatkernel/auth/verifier/v1"
 _FORMAT = 1
 _ALGORITHM = "argon2id"
-# Bounds on what a stored record may ask for: a tampered file must not make the KDF take 100 GiB.
-_MEMORY_KIB = (8, 4 * 1024 * 1024)
-_ITERATIONS = (1, 64)
-_LANES = (1, 16)
 
-
-@dataclass(frozen=True)
-class KdfParams:
-    """Argon2id cost: ``memory_kib`` (KiB), ``iterations`` (t), ``lanes`` (p)."""
-
-    memory_kib: int
-    iterations: int
-    lanes: int = 1
-
-    def __post_init__(self) -> None:
-        for name, (low, high) in (("memory_kib", _MEMORY_KIB), ("iterations", _ITERATIONS), ("lanes", _LANES)):
-            value = getattr(self, name)
-            if type(value) is not int or not low <= value <= high:
-                raise KdfRecordError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-        if self.memory_kib < 8 * self.lanes:
-            raise KdfRecordError(f"memory_kib must be at least 8 x lanes ({8 * self.lanes}), got {self.memory_kib}")
-
-    def work(self) -> int:
-        """Memory x passes, the quantity an attacker pays per guess."""
-        return self.memory_kib * self.iterations
-
-
-OWASP_MINIMUM = KdfParams(memory_kib=19 * 1024, iterations=2, lanes=1)
-DEFAULT_PARAMS = KdfParams(memory_kib=64 * 1024, iterations=3, lanes=1)
-
-
-def needs_upgrade(stored: KdfParams, current: KdfParams) -> bool:
-    """True when the stored memory or passes are below the current ones: re-derive and re-key."""
-    return stored.memory_kib < current.memory_kib or stored.iterations < current.iterations
-
-
-def upgraded_params(stored: KdfParams, current: KdfParams) -> KdfParams:
-    """The current parameters, never below the stored ones in memory or passes."""
-    return KdfParams(max(stored.memory_kib, current.memory_kib), max(stored.iterations, current.iterations),
-                     current.lanes)
 
 
 class DerivedKeys:

@@ -8,9 +8,17 @@
     ├── LoginError                  a login refused for now (profile, retry_after: seconds until the next try)
     │   ├── WrongPassphraseError        the passphrase does not match the profile's verifier (failures)
     │   └── LoginThrottledError         tried before the delay after earlier failures had passed
-    └── RememberMeError             remember-me could not be used (profile, reason)
-        ├── RememberMeUnavailableError  no secure OS keyring: none at all, or a null/fail/plaintext one (backend)
-        └── RememberMeStorageError      the OS keyring refused to store, read or delete the entry (operation)
+    ├── RememberMeError             remember-me could not be used (profile, reason)
+    │   ├── RememberMeUnavailableError  no secure OS keyring: none at all, or a null/fail/plaintext one (backend)
+    │   └── RememberMeStorageError      the OS keyring refused to store, read or delete the entry (operation)
+    ├── ProfileError                a profile name refused for this operation (profile, reason)
+    │   ├── InvalidProfileNameError     not a valid profile name (the rules are in the message)
+    │   ├── ProfileExistsError          sign-up to a profile that already exists: nothing was touched
+    │   └── UnknownProfileError         log-in to a profile that has no auth record on this machine
+    ├── SessionStateError           the operation does not fit the session's state (operation, state)
+    └── ProfileAccessError          the profile's database or identity could not be used (profile, code, reason)
+
+Each error that ends a login or a sign-up names its ``AUTH_FAILED`` reason in ``failure``.
 
 No error carries a passphrase, a key or a verifier: they are safe to log and to show.
 """
@@ -24,20 +32,28 @@ from chatkernel import ChatKernelError
 __all__ = [
     "AuthError",
     "AuthStateError",
+    "InvalidProfileNameError",
     "KdfRecordError",
     "LoginError",
     "LoginThrottledError",
     "PassphrasePolicyError",
+    "ProfileAccessError",
+    "ProfileError",
+    "ProfileExistsError",
     "RememberMeError",
     "RememberMeStorageError",
     "RememberMeUnavailableError",
+    "SessionStateError",
     "ThrottleStateError",
+    "UnknownProfileError",
     "WrongPassphraseError",
 ]
 
 
 class AuthError(ChatKernelError):
-    """Base of every auth error."""
+    """Base of every auth error. ``failure`` is the ``AUTH_FAILED`` reason it is reported as."""
+
+    failure = "storage_error"
 
 
 class PassphrasePolicyError(AuthError):
@@ -47,11 +63,14 @@ class PassphrasePolicyError(AuthError):
     def __init__(self, rule: str, reason: str):
         super().__init__(f"passphrase refused: {reason}")
         self.rule = rule
+        self.failure = "invalid_passphrase"
         self.reason = reason
 
 
 class AuthStateError(AuthError):
     """Raised instead of guessing, so damaged state is never replaced by a fresh default."""
+
+    failure = "damaged_record"
 
     what = "auth state"
 
@@ -80,6 +99,8 @@ def _wait(retry_after: float) -> str:
 
 
 class WrongPassphraseError(LoginError):
+    failure = "wrong_passphrase"
+
     def __init__(self, profile: str, *, retry_after: float, failures: int):
         super().__init__(f"wrong passphrase for profile {profile!r}; {_wait(retry_after)}",
                          profile=profile, retry_after=retry_after)
@@ -88,6 +109,8 @@ class WrongPassphraseError(LoginError):
 
 class LoginThrottledError(LoginError):
     """No passphrase was tried: nothing was derived and the failure count is unchanged."""
+
+    failure = "throttled"
 
     def __init__(self, profile: str, *, retry_after: float):
         super().__init__(f"too many wrong passphrases for profile {profile!r}; {_wait(retry_after)}",
@@ -114,3 +137,58 @@ class RememberMeStorageError(RememberMeError):
         super().__init__(f"remember-me: the OS keyring could not {operation} the key for {profile!r}: {reason}",
                          profile=profile, reason=reason)
         self.operation = operation
+
+
+class ProfileError(AuthError):
+    def __init__(self, message: str, *, profile: object, reason: str):
+        super().__init__(message)
+        self.profile = profile
+        self.reason = reason
+
+
+class InvalidProfileNameError(ProfileError):
+    failure = "invalid_profile"
+
+    def __init__(self, profile: object, reason: str):
+        super().__init__(f"invalid profile name {profile!r}: {reason}", profile=profile, reason=reason)
+
+
+class ProfileExistsError(ProfileError):
+    """Sign-up never writes into an existing profile directory: log in to it, or pick another name."""
+
+    failure = "profile_exists"
+
+    def __init__(self, profile: str):
+        super().__init__(f"profile {profile!r} already exists on this machine; log in to it or choose another name",
+                         profile=profile, reason="already exists")
+
+
+class UnknownProfileError(ProfileError):
+    failure = "unknown_profile"
+
+    def __init__(self, profile: str):
+        super().__init__(f"no profile {profile!r} on this machine (sign up to create it)", profile=profile,
+                         reason="no such profile")
+
+
+class SessionStateError(AuthError):
+    """For example a login while a profile is unlocked: log out first."""
+
+    failure = "busy"
+
+    def __init__(self, operation: str, state: str, hint: str = ""):
+        super().__init__(f"cannot {operation} while {state}" + (f"; {hint}" if hint else ""))
+        self.operation = operation
+        self.state = state
+
+
+class ProfileAccessError(AuthError):
+    """``code`` is ``storage_error`` (the database would not open or close) or ``identity_error``
+    (the identity could not be made or loaded); ``reason`` is the underlying error's own text."""
+
+    def __init__(self, profile: str, code: str, reason: str):
+        super().__init__(f"profile {profile!r}: {reason}")
+        self.profile = profile
+        self.code = code
+        self.failure = code
+        self.reason = reason

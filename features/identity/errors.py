@@ -14,6 +14,12 @@
     │   ├── InviteUserIdError         the user id is not the one its keys derive (user_id, derived)
     │   └── InviteRelayURLError       check_relay_url refuses the relay URL (url, insecure)
     ├── BundleMismatchError       a fetched key bundle whose keys are not the invite's (user_id, expected, got)
+    ├── IdentityExistsError       create() on a profile that already has an identity: never overwritten (user_id)
+    ├── NoIdentityError           an operation that needs the loaded identity, with none loaded (operation)
+    ├── ContactError              about one contact (user_id)
+    │   ├── UnknownContactError       no contact with that user id is pinned
+    │   ├── SelfContactError          the invite (or key) is this identity's own
+    │   └── UserIdMismatchError       first-seen keys that do not derive the user id they came for (derived)
     └── TrustError                a trust-on-first-use rule (user_id)
         ├── SendingBlockedError       the contact's key changed and the change is not accepted (pinned, pending)
         └── AcceptError               accept() with nothing pending, or a fingerprint other than the pending one
@@ -28,8 +34,10 @@ from chatkernel import ChatKernelError
 __all__ = [
     "AcceptError",
     "BundleMismatchError",
+    "ContactError",
     "DisplayNameError",
     "IdentityError",
+    "IdentityExistsError",
     "IdentityFormatError",
     "InviteChecksumError",
     "InviteEncodingError",
@@ -41,8 +49,12 @@ __all__ = [
     "InviteVersionError",
     "KeyFormatError",
     "KeySignatureError",
+    "NoIdentityError",
+    "SelfContactError",
     "SendingBlockedError",
     "TrustError",
+    "UnknownContactError",
+    "UserIdMismatchError",
 ]
 
 
@@ -131,6 +143,41 @@ class BundleMismatchError(IdentityError):
         self.user_id = user_id
         self.expected = expected
         self.got = got
+
+
+class IdentityExistsError(IdentityError):
+    def __init__(self, user_id: str | None = None):
+        who = f" ({user_id})" if user_id else ""
+        super().__init__(f"this profile already has an identity{who}; it is never overwritten (load it instead)")
+        self.user_id = user_id
+
+
+class NoIdentityError(IdentityError):
+    def __init__(self, operation: str):
+        super().__init__(f"cannot {operation}: no identity is loaded (create or load one with the profile open)")
+        self.operation = operation
+
+
+class ContactError(IdentityError):
+    def __init__(self, message: str, *, user_id: str):
+        super().__init__(message)
+        self.user_id = user_id
+
+
+class UnknownContactError(ContactError):
+    def __init__(self, user_id: str):
+        super().__init__(f"{user_id!r} is not a contact: add their invite first", user_id=user_id)
+
+
+class SelfContactError(ContactError):
+    def __init__(self, user_id: str):
+        super().__init__(f"the invite is this identity's own ({user_id}); a contact is someone else", user_id=user_id)
+
+
+class UserIdMismatchError(ContactError):
+    def __init__(self, user_id: str, derived: str):
+        super().__init__(f"keys offered for {user_id!r} derive {derived!r}: refusing to pin them", user_id=user_id)
+        self.derived = derived
 
 
 class TrustError(IdentityError):

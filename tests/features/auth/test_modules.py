@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-MODULES = ["errors", "events", "_config", "_passphrase", "_kdf", "_throttle", "_unlock", "_remember", "_session"]
+MODULES = ["errors", "events", "_api", "_config", "_params", "_passphrase", "_kdf", "_throttle", "_unlock", "_remember",
+           "_session", "_profiles", "_mount", "service", "machine", "ui"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-MODULES = ["errors", "events", "_safety", "_record", "_invite", "_qr", "_trust"]
+MODULES = ["errors", "events", "_safety", "_record", "_invite", "_qr", "_trust", "_api", "_config", "_contact",
+           "_schema", "service", "machine", "ui"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -32,7 +33,8 @@ def test_errors_share_one_base():
 
 def test_the_pure_modules_import_without_segno_or_the_relay_server():
     code = ("import sys; import features.identity._safety, features.identity._record, features.identity._invite, "
-            "features.identity._trust, features.identity.events; "
+            "features.identity._trust, features.identity.events, features.identity._contact, "
+            "features.identity.service; "
             "bad = [m for m in ('segno', 'starlette', 'uvicorn', 'httpx') if m in sys.modules]; print(bad)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
