@@ -11,6 +11,7 @@ __all__ = ["FEATURES"]
 FEATURES = (
     "features.persistence",
     "features.identity",
+    "features.crypto",
     "features.auth",
     "features.settings",
     "features.signaling",

@@ -3,7 +3,11 @@
     CryptoError(ChatKernelError)
     ├── InvalidKeyError          a key has the wrong type or length, or is a low-order point (what, reason)
     ├── KeyAgreementError        X3DH refused before any DH (reason)
-    │   └── BadSignatureError    a signed prekey or identity binding signature does not verify (what)
+    │   ├── BadSignatureError    a signed prekey or identity binding signature does not verify (what)
+    │   ├── BundleError          a key-directory bundle (GET /keys JSON) is malformed or not the peer's (field)
+    │   └── IdentityRefusedError the identity feature refuses the peer's keys: changed, or sending blocked (peer, status)
+    ├── NotReadyError            the profile database is closed or no identity is loaded (reason)
+    ├── GroupError               a group operation was refused: unknown group, already exists (group)
     ├── SessionNotReadyError     the session cannot send yet (a responder sends after its first receive)
     ├── DecryptionError          a message was refused; the session state is unchanged (reason)
     │   ├── MessageFormatError   a header or message cannot be parsed (reason)
@@ -11,11 +15,15 @@
     │   ├── DuplicateMessageError  already decrypted, or its skipped key was evicted (counter)
     │   ├── TooManySkippedError  the message would skip more keys than allowed (skipped, limit)
     │   ├── UnknownSenderKeyError  no sender key for this group member and chain (member, chain_id)
-    │   └── ForgedMessageError   a group message is not signed by the sender key it names (member)
+    │   ├── ForgedMessageError   a group message is not signed by the sender key it names (member)
+    │   ├── NoSessionError       a ratchet envelope from a peer we have no session with (peer)
+    │   └── ReplayedPrekeyError  a prekey envelope whose base key already started a session (peer)
     └── StateFormatError         serialized state cannot be read (reason, version)
 
-Every refusal on the receive path is a ``DecryptionError``, so a caller that only needs
-"drop this message" catches one class; the subclasses say why, for logs and tests.
+Every refusal of a message by a session is a ``DecryptionError``; the service's receive path
+raises a ``CryptoError`` (a ``DecryptionError``, or a ``KeyAgreementError`` for a session it
+will not start), so a caller that only needs "drop this message" catches ``CryptoError``; the
+subclasses say why, for logs and tests.
 """
 
 from __future__ import annotations
@@ -25,13 +33,19 @@ from chatkernel import ChatKernelError
 __all__ = [
     "AuthenticationError",
     "BadSignatureError",
+    "BundleError",
     "CryptoError",
     "DecryptionError",
     "DuplicateMessageError",
     "ForgedMessageError",
+    "GroupError",
+    "IdentityRefusedError",
     "InvalidKeyError",
     "KeyAgreementError",
     "MessageFormatError",
+    "NoSessionError",
+    "NotReadyError",
+    "ReplayedPrekeyError",
     "SessionNotReadyError",
     "StateFormatError",
     "TooManySkippedError",
@@ -115,3 +129,41 @@ class StateFormatError(CryptoError):
         super().__init__(f"unreadable session state: {reason}")
         self.reason = reason
         self.version = version
+
+
+class BundleError(KeyAgreementError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"bundle field {field!r}: {reason}")
+        self.field = field
+
+
+class IdentityRefusedError(KeyAgreementError):
+    def __init__(self, peer: str, status: str) -> None:
+        super().__init__(f"the identity of {peer!r} is {status}; accept or verify it first")
+        self.peer = peer
+        self.status = status
+
+
+class NotReadyError(CryptoError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"crypto not ready: {reason}")
+        self.reason = reason
+
+
+class GroupError(CryptoError):
+    def __init__(self, group: str, reason: str) -> None:
+        super().__init__(f"group {group!r}: {reason}")
+        self.group = group
+        self.reason = reason
+
+
+class NoSessionError(DecryptionError):
+    def __init__(self, peer: str) -> None:
+        super().__init__(f"no session with {peer!r}")
+        self.peer = peer
+
+
+class ReplayedPrekeyError(DecryptionError):
+    def __init__(self, peer: str) -> None:
+        super().__init__(f"a prekey envelope from {peer!r} whose base key already started a session")
+        self.peer = peer

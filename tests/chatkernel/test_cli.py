@@ -34,10 +34,10 @@ def demo_module(tmp_path):
         from chatkernel import EventSpec, Feature
         KEY_ROTATED = EventSpec("KEY_ROTATED", "HIGH", "this user's key was replaced",
                                 {"key_id": str, "previous": NotRequired[str]})
-        crypto = Feature(id="crypto", name="Crypto", on_mount=lambda ctx: None, emitted_events=[KEY_ROTATED])
+        vault = Feature(id="vault", name="Vault", on_mount=lambda ctx: None, emitted_events=[KEY_ROTATED])
         impostor = Feature(id="impostor", name="Impostor", on_mount=lambda ctx: None,
                            emitted_events=[EventSpec("MESSAGE_RECEIVED", "LOW", "not really")])
-        chat = Feature(id="chat", name="Chat", dependencies=["crypto"], on_mount=lambda ctx: None)
+        chat = Feature(id="chat", name="Chat", dependencies=["vault"], on_mount=lambda ctx: None)
         loop_a = Feature(id="loop-a", name="A", dependencies=["loop-b"], on_mount=lambda ctx: None)
         loop_b = Feature(id="loop-b", name="B", dependencies=["loop-a"], on_mount=lambda ctx: None)
     """))
@@ -45,14 +45,14 @@ def demo_module(tmp_path):
 
 
 def test_graph_formats(demo_module):
-    args = ["graph", "--no-installed", "--feature", "demo_features:chat", "--feature", "demo_features:crypto"]
+    args = ["graph", "--no-installed", "--feature", "demo_features:chat", "--feature", "demo_features:vault"]
     dot = run(*args, env_path=demo_module)
     assert dot.returncode == 0, dot.stderr
-    assert dot.stdout.startswith("digraph features {") and '"chat" -> "crypto";' in dot.stdout
+    assert dot.stdout.startswith("digraph features {") and '"chat" -> "vault";' in dot.stdout
     mermaid = run(*args, "--format", "mermaid", env_path=demo_module)
-    assert "chat --> crypto" in mermaid.stdout
+    assert "chat --> vault" in mermaid.stdout
     text = run(*args, "--format", "text", env_path=demo_module)
-    assert text.stdout.splitlines() == ["crypto [registered]", "chat [registered] <- needs crypto"]
+    assert text.stdout.splitlines() == ["vault [registered]", "chat [registered] <- needs vault"]
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -60,7 +60,7 @@ def test_graph_formats(demo_module):
     (["graph", "--feature", "no_such_module:x"], 2, "cannot import 'no_such_module'"),
     (["graph", "--feature", "demo_features:missing"], 2, "has no attribute 'missing'"),
     (["graph", "--feature", "demo_features:textwrap"], 1, "expected a Feature"),
-    (["graph", "--feature", "demo_features:chat"], 1, "'chat' depends on 'crypto', which is not registered"),
+    (["graph", "--feature", "demo_features:chat"], 1, "'chat' depends on 'vault', which is not registered"),
     (["graph", "--feature", "demo_features:loop_a", "--feature", "demo_features:loop_b"], 1,
      "dependency cycle: loop-a -> loop-b -> loop-a"),
     (["lab", "--notebook-dir", "/no/such/dir"], 2, "does not exist"),
@@ -70,8 +70,8 @@ def test_graph_formats(demo_module):
     (["events", "--feature", "demo_features:textwrap"], 1, "expected a Feature"),
     (["events", "--feature", "demo_features:impostor"], 1,
      "event MESSAGE_RECEIVED is declared by both 'signaling' and 'impostor'"),
-    (["events", "--no-installed", "--feature", "demo_features:crypto", "--feature", "demo_features:crypto"], 1,
-     "feature 'crypto' is already registered"),
+    (["events", "--no-installed", "--feature", "demo_features:vault", "--feature", "demo_features:vault"], 1,
+     "feature 'vault' is already registered"),
 ])
 def test_errors_are_one_line_without_traceback(demo_module, args, code, message):
     (demo_module / "demo_features.py").write_text(
@@ -106,14 +106,14 @@ def test_graph_includes_installed_features():
 
 
 def test_events_table_lists_kernel_and_given_features(demo_module):
-    done = run("events", "--no-installed", "--feature", "demo_features:crypto", env_path=demo_module)
+    done = run("events", "--no-installed", "--feature", "demo_features:vault", env_path=demo_module)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["TYPE", "PRIORITY", "DECLARED", "BY", "FIELDS", "MEANING"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"APP_READY", "APP_SHUTDOWN", "FEATURE_ERROR", "FEATURE_MOUNTED", "FEATURE_UNMOUNTED",
                          "KEY_ROTATED"}
-    assert rows["KEY_ROTATED"].split()[:3] == ["KEY_ROTATED", "HIGH", "crypto"]
+    assert rows["KEY_ROTATED"].split()[:3] == ["KEY_ROTATED", "HIGH", "vault"]
     assert "key_id: str, previous?: str" in rows["KEY_ROTATED"]
     assert rows["KEY_ROTATED"].endswith("this user's key was replaced")
     assert rows["APP_SHUTDOWN"].split()[:4] == ["APP_SHUTDOWN", "HIGH", "kernel", "-"]
@@ -140,17 +140,17 @@ def test_events_json_is_the_catalogue_schema_of_installed_features():
 
 
 def test_events_json_includes_given_features(demo_module):
-    done = run("events", "--format", "json", "--feature", "demo_features:crypto", env_path=demo_module)
+    done = run("events", "--format", "json", "--feature", "demo_features:vault", env_path=demo_module)
     assert done.returncode == 0, done.stderr
     defs = json.loads(done.stdout)["$defs"]
-    assert defs["KEY_ROTATED"]["x-declared-by"] == "crypto" and defs["KEY_ROTATED"]["required"] == ["key_id"]
+    assert defs["KEY_ROTATED"]["x-declared-by"] == "vault" and defs["KEY_ROTATED"]["required"] == ["key_id"]
     assert "MESSAGE_RECEIVED" in defs  # installed ones too, unless --no-installed
 
 
 def test_events_in_process(capsys, demo_module, monkeypatch):
     monkeypatch.syspath_prepend(str(demo_module))
     try:
-        assert main(["events", "--no-installed", "--format", "json", "--feature", "demo_features:crypto"]) == 0
+        assert main(["events", "--no-installed", "--format", "json", "--feature", "demo_features:vault"]) == 0
     finally:
         sys.modules.pop("demo_features", None)
     defs = json.loads(capsys.readouterr().out)["$defs"]

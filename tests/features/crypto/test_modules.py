@@ -7,7 +7,9 @@ import types
 
 import pytest
 
-MODULES = ["_envelope", "_kdf", "_keys", "_ratchet", "_sender_keys", "_state", "_x3dh", "errors"]
+MODULES = ["_api", "_config", "_directory", "_envelope", "_groups", "_kdf", "_keys", "_ratchet", "_sender_keys",
+           "_state",
+           "_store", "_x3dh", "errors", "events", "machine", "service", "ui"]
 
 
 @pytest.mark.parametrize("name", MODULES)

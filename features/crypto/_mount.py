@@ -1,0 +1,43 @@
+"""Mounting the crypto feature; kept out of ``__init__`` so the contract imports nothing heavy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatkernel import FeatureContext, MountResult
+
+from ._api import IdentityAPI, PersistenceAPI
+
+
+async def mount(ctx: FeatureContext) -> MountResult:
+    from ._store import MIGRATIONS
+    from .machine import CryptoMachine
+    from .service import CryptoService
+
+    db = ctx.dependency("persistence", PersistenceAPI)
+    identity = ctx.dependency("identity", IdentityAPI)
+    db.add_migrations(MIGRATIONS)
+    if db.state == "open":
+        await db.migrate()
+    service = CryptoService(db, identity, ctx.settings, ctx.emit, logger=ctx.logger)
+    actor = await ctx.spawn(CryptoMachine(service))
+
+    def listener(name: str, info: dict[str, Any]) -> None:
+        if actor.running:
+            actor.send(name, **info)
+
+    service.listener = listener
+    return MountResult(actor=actor, service=service)
+
+
+async def unmount(ctx: FeatureContext) -> None:
+    result = ctx.mount_result
+    if result is not None and result.service is not None:
+        result.service.listener = None
+
+
+def status_panel() -> Any:
+    """The ``CryptoStatus`` class, imported only when a notebook asks for it."""
+    from .ui import CryptoStatus
+
+    return CryptoStatus
