@@ -23,6 +23,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from chatkernel import Actor, Event, spawn_task
+from widgets import feature_actor
 
 from . import events as ev
 from ._passphrase import check_new_passphrase
@@ -35,15 +36,6 @@ _STYLE = {"ok": "var(--jp-success-color1, green)", "error": "var(--jp-error-colo
           "info": "var(--jp-ui-font-color2, #555)"}
 _WIDE = widgets.Layout(width="28em")
 log = logging.getLogger("chatkernel.features.auth")
-
-
-def _actor_of(source: Any, form: str) -> Actor:
-    if isinstance(source, Actor):
-        return source
-    actors = getattr(source, "actors", None)
-    if actors is not None and "auth" in actors:
-        return actors["auth"]
-    raise TypeError(f"{form} needs a booted App with the auth feature, or its Actor; got {source!r}")
 
 
 def submit(actor: Actor, make: Callable[[], Coroutine[Any, Any, Any]],
@@ -97,7 +89,7 @@ class _Form(widgets.VBox):
     form_name = "form"
 
     def __init__(self, source: Any, children: list[widgets.Widget], **kwargs: Any):
-        self.actor = _actor_of(source, self.form_name)
+        self.actor = feature_actor(source, "auth", self.form_name)
         self.service = self.actor.machine.service
         self.message = widgets.HTML()
         self.message_text = ""
@@ -167,7 +159,7 @@ class LoginForm(_Form):
     form_name = "LoginForm"
 
     def __init__(self, source: Any, **kwargs: Any):
-        actor = _actor_of(source, self.form_name)
+        actor = feature_actor(source, "auth", self.form_name)
         service = actor.machine.service
         self.profile = widgets.Dropdown(options=service.list_profiles(), description="Profile", layout=_WIDE)
         self.passphrase = widgets.Password(description="Passphrase", placeholder="your passphrase", layout=_WIDE)

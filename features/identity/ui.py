@@ -14,7 +14,15 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from chatkernel import Actor, Event, InspectionRecord, fire
+from chatkernel import Actor, fire
+from widgets import FeatureView, feature_actor, kv_table
+from widgets import BORDER as _BORDER
+from widgets import ERROR as _ERROR
+from widgets import MONO as _MONO
+from widgets import MUTED as _MUTED
+from widgets import SUCCESS as _SUCCESS
+from widgets import TEXT as _TEXT
+from widgets import WARN as _WARN
 
 from . import events as ev
 from ._qr import invite_qr_svg
@@ -23,62 +31,18 @@ from .errors import IdentityError
 
 __all__ = ["IdentityCard", "SafetyNumberView"]
 
-_MUTED = "var(--jp-ui-font-color2, #555)"
-_TEXT = "var(--jp-ui-font-color1, #000)"
-_MONO = "var(--jp-code-font-family, monospace)"
-_BORDER = "var(--jp-border-color1, #ccc)"
-_STATUS = {"verified": "var(--jp-success-color1, green)", "changed": "var(--jp-error-color1, #c00)",
-           "pinned": "var(--jp-warn-color1, #b60)"}
+_STATUS = {"verified": _SUCCESS, "changed": _ERROR, "pinned": _WARN}
 
 
-def _actor_of(source: Any, who: str) -> Actor:
-    if isinstance(source, Actor):
-        return source
-    actors = getattr(source, "actors", None)
-    if actors is not None and "identity" in actors:
-        return actors["identity"]
-    raise TypeError(f"{who} needs a booted App with the identity feature, or its Actor; got {source!r}")
+def _kv(rows: dict[str, str], colors: dict[str, str] | None = None) -> str:
+    return kv_table(rows, colors, wrap=True)
 
 
-def _table(rows: dict[str, str], colors: dict[str, str] | None = None) -> str:
-    colors = colors or {}
-    cells = "".join(f"<tr><td style='color:{_MUTED};padding-right:1em;vertical-align:top'>{escape(k)}</td>"
-                    f"<td style='color:{colors.get(k, _TEXT)};word-break:break-all'>{escape(v)}</td></tr>"
-                    for k, v in rows.items())
-    return f"<table style='font-family:var(--jp-ui-font-family)'>{cells}</table>"
-
-
-class _View(widgets.VBox):
-    """Follows the identity actor: redraws on its snapshots and on the feature's events."""
+class _View(FeatureView):
+    """Follows the identity actor: redraws on its state changes and on the feature's events."""
 
     def _follow(self, actor: Actor) -> None:
-        self.actor = actor
-        self.service = actor.machine.service
-        self._stop_inspecting = actor.system.inspect(self._record)
-        bus = actor.system.bus
-        self._subscriptions = [bus.subscribe(spec.type, self._heard, owner=actor.feature)
-                               for spec in ev.EMITTED] if bus is not None else []
-
-    def _record(self, record: InspectionRecord) -> None:
-        if record.actor == self.actor.id and record.kind in ("actor.snapshot", "actor.stopped"):
-            self.refresh()
-
-    def _heard(self, event: Event) -> None:
-        if event.source == self.actor.feature:
-            self.refresh()
-
-    def refresh(self) -> None:  # pragma: no cover - every view defines it
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Detach from the actor and the bus (also reached from ``__del__``, maybe half-built)."""
-        stop = self.__dict__.pop("_stop_inspecting", None)
-        if stop is not None:
-            stop()
-        for subscription in self.__dict__.get("_subscriptions", ()):
-            subscription.cancel()
-        self._subscriptions = []
-        super().close()
+        self.follow(actor, ev.EMITTED)
 
 
 class IdentityCard(_View):
@@ -95,7 +59,7 @@ class IdentityCard(_View):
         self.invite: str | None = None
         super().__init__(children=[self.info, self.relay, self.invite_text, self.qr], **kwargs)
         self.add_class("chatkernel-identity-card")
-        self._follow(_actor_of(source, "IdentityCard"))
+        self._follow(feature_actor(source, "identity", "IdentityCard"))
         self.relay.observe(lambda _: self.refresh(), names="value")
         self.refresh()
 
@@ -109,7 +73,7 @@ class IdentityCard(_View):
             self.rows = {"Name": service.display_name or "", "User id": service.user_id,
                          "Fingerprint": service.fingerprint or ""}
             self._draw_invite()
-        self.info.value = _table(self.rows)
+        self.info.value = _kv(self.rows)
 
     def _draw_invite(self) -> None:
         url = self.relay.value.strip()
@@ -149,7 +113,7 @@ class SafetyNumberView(_View):
         self._cache: tuple[str, str] | None = None
         super().__init__(children=[self.info, self.number, self.verify_button], **kwargs)
         self.add_class("chatkernel-safety-number")
-        self._follow(_actor_of(source, "SafetyNumberView"))
+        self._follow(feature_actor(source, "identity", "SafetyNumberView"))
         self.refresh()
 
     def verify(self) -> None:
@@ -167,7 +131,7 @@ class SafetyNumberView(_View):
             contact = self.service.contact(self.user_id)
         except IdentityError as exc:
             self.rows, self.groups, self._shown = {"Contact": self.user_id, "Error": str(exc)}, [], None
-            self.info.value, self.number.value = _table(self.rows, {"Error": _STATUS["changed"]}), ""
+            self.info.value, self.number.value = _kv(self.rows, {"Error": _STATUS["changed"]}), ""
             self.verify_button.disabled = True
             return
         status = contact["status"]
@@ -177,7 +141,7 @@ class SafetyNumberView(_View):
         self._shown = contact["fingerprint"]
         self.groups = format_safety_number(self._number(contact["fingerprint"])).split()
         lines = [" ".join(self.groups[i:i + 4]) for i in range(0, 12, 4)]
-        self.info.value = _table(self.rows, {"Status": _STATUS.get(status, _TEXT), "Note": _STATUS["changed"]})
+        self.info.value = _kv(self.rows, {"Status": _STATUS.get(status, _TEXT), "Note": _STATUS["changed"]})
         self.number.value = (f"<pre style='font-family:{_MONO};font-size:1.3em;letter-spacing:0.05em;"
                              f"color:{_TEXT};border:1px solid {_BORDER};padding:0.5em 1em;display:inline-block'>"
                              + "\n".join(escape(line) for line in lines) + "</pre>")

@@ -14,7 +14,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from chatkernel import Actor, Event, InspectionRecord, fire
+from chatkernel import Event, fire
+from widgets import FeatureView, feature_actor
 
 from . import events as ev
 from ._validation import THEMES
@@ -25,20 +26,11 @@ _STYLE = {"ok": "color: var(--jp-success-color1, green)", "error": "color: var(-
           "info": "color: var(--jp-ui-font-color2, #555)"}
 
 
-def _actor_of(source: Any) -> Actor:
-    if isinstance(source, Actor):
-        return source
-    actors = getattr(source, "actors", None)
-    if actors is not None and "settings" in actors:
-        return actors["settings"]
-    raise TypeError(f"SettingsPanel needs a booted App with the settings feature, or its Actor; got {source!r}")
-
-
-class SettingsPanel(widgets.VBox):
+class SettingsPanel(FeatureView):
     """Theme, notifications and the relay URL (save, reset, test), with a status line."""
 
     def __init__(self, source: Any, **kwargs: Any):
-        actor = _actor_of(source)
+        actor = feature_actor(source, "settings", "SettingsPanel")
         self.actor = actor
         service = actor.machine.service
         self.theme = widgets.Dropdown(options=list(THEMES), description="Theme")
@@ -70,11 +62,7 @@ class SettingsPanel(widgets.VBox):
         self.test_button.on_click(lambda _: fire(self.actor, "TEST_SIGNALING_URL", url=self.url.value.strip() or None))
         self.retry_button.on_click(lambda _: fire(self.actor, "RETRY"))
 
-        self._stop_inspecting = actor.system.inspect(self._record)
-        bus = actor.system.bus
-        self._subscriptions = [bus.subscribe(spec.type, self._heard, owner=actor.feature) for spec in
-                               (ev.SETTINGS_LOADED, ev.SETTINGS_CHANGED, ev.SETTINGS_SAVE_FAILED,
-                                ev.SIGNALING_URL_TESTED)] if bus is not None else []
+        self.follow(actor, (ev.SETTINGS_LOADED, ev.SETTINGS_CHANGED, ev.SETTINGS_SAVE_FAILED, ev.SIGNALING_URL_TESTED))
         self._show_values(url=True)
         if actor.machine.last_test:
             self._show_test(actor.machine.last_test)
@@ -97,13 +85,7 @@ class SettingsPanel(widgets.VBox):
             fire(self.actor, "RESET_SIGNALING_URL")
 
     # ------------------------------------------------------------------ actor -> view
-    def _record(self, record: InspectionRecord) -> None:
-        if record.actor == self.actor.id and record.kind in ("actor.snapshot", "actor.stopped"):
-            self.refresh()
-
-    def _heard(self, event: Event) -> None:
-        if event.source != self.actor.feature:
-            return
+    def heard(self, event: Event) -> None:
         p = event.payload
         persisted = self.actor.machine.service.persisted
         memory = "" if persisted else " (in memory only: no state directory)"
@@ -174,16 +156,6 @@ class SettingsPanel(widgets.VBox):
             return "stopped"
         configuration = self.actor.state
         return configuration[0] if len(configuration) == 1 else ",".join(configuration)
-
-    def close(self) -> None:
-        """Detach from the actor and the bus (also reached from ``__del__``, maybe half-built)."""
-        stop = self.__dict__.pop("_stop_inspecting", None)
-        if stop is not None:
-            stop()
-        for subscription in self.__dict__.get("_subscriptions", ()):
-            subscription.cancel()
-        self._subscriptions = []
-        super().close()
 
     def __repr__(self) -> str:
         values = self.actor.machine.settings
