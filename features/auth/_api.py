@@ -25,6 +25,8 @@ class PersistenceAPI(Protocol):
 
     async def close(self) -> None: ...
 
+    async def rekey(self, new_key: bytes) -> None: ...
+
 
 class IdentityAPI(Protocol):
     @property

@@ -4,7 +4,13 @@ before it can be opened). Blocking: the service calls these through ``asyncio.to
 ``<profiles_dir>/<profile>/auth.json``
     the profile's :class:`KdfRecord` as ``KdfRecord.to_dict()``: ``{"v": 1, "kdf": "argon2id",
     "m": <KiB>, "t": <passes>, "p": <lanes>, "salt": <base64url>, "check": <base64url verifier>}``.
-    Written once, at sign-up, atomically, mode 0600; never overwritten by a failed operation.
+    Written at sign-up, atomically, mode 0600; replaced only by a completed parameter upgrade
+    (renaming ``auth.json.next`` over it); never overwritten by a failed operation.
+``<profiles_dir>/<profile>/auth.json.next``
+    during a parameter upgrade, the raised record, written before the database is re-keyed to its
+    key. Left behind only by a crash or a failed rename after the re-key: the next login that
+    finds the database refusing ``auth.json``'s key tries this record and promotes it; when
+    ``auth.json``'s key still opens the database it is stale and removed.
 ``<profiles_dir>/<profile>/auth.throttle.json``
     the failure count after wrong passphrases, ``{"v": 1, "failures": <n>}`` (``LoginThrottle``),
     rewritten after every counted failure and after the success that resets it, so restarting the
@@ -28,10 +34,12 @@ from ._kdf import KdfRecord
 from ._throttle import LoginThrottle
 from .errors import InvalidProfileNameError, KdfRecordError, ThrottleStateError, UnknownProfileError
 
-__all__ = ["AUTH_NAME", "THROTTLE_NAME", "check_profile_name", "is_free", "list_profiles", "read_record",
-           "read_throttle", "remove_new_profile", "write_record", "write_throttle"]
+__all__ = ["AUTH_NAME", "NEXT_NAME", "THROTTLE_NAME", "check_profile_name", "is_free", "list_profiles",
+           "promote_next_record", "read_next_record", "read_record", "read_throttle", "remove_new_profile",
+           "remove_next_record", "write_next_record", "write_record", "write_throttle"]
 
 AUTH_NAME = "auth.json"
+NEXT_NAME = "auth.json.next"
 THROTTLE_NAME = "auth.throttle.json"
 # The persistence feature's rule, checked here first so no path is ever built from a bad name.
 _PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -82,6 +90,46 @@ def write_record(directory: Path, record: KdfRecord) -> None:
         raise FileExistsError(f"{path} exists; an auth record is never overwritten")
     write_atomic(path, (json.dumps(record.to_dict(), sort_keys=True) + "\n").encode())
     os.chmod(path, 0o600)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_next_record(directory: Path, record: KdfRecord) -> None:
+    """The raised record of an upgrade, beside ``auth.json`` (temp file, fsync, rename, dir fsync)."""
+    path = directory / NEXT_NAME
+    write_atomic(path, (json.dumps(record.to_dict(), sort_keys=True) + "\n").encode())
+    os.chmod(path, 0o600)
+    _fsync_dir(directory)
+
+
+def read_next_record(directory: Path) -> KdfRecord | None:
+    """The pending upgrade's record; None when there is none or it cannot be read."""
+    try:
+        return KdfRecord.from_dict(json.loads((directory / NEXT_NAME).read_bytes()))
+    except (OSError, ValueError, KdfRecordError):
+        return None
+
+
+def promote_next_record(directory: Path) -> None:
+    """The upgrade's last step: ``auth.json.next`` replaces ``auth.json`` (atomic rename)."""
+    os.replace(directory / NEXT_NAME, directory / AUTH_NAME)
+    _fsync_dir(directory)
+
+
+def remove_next_record(directory: Path) -> bool:
+    """Drop a stale pending record; True if there was one."""
+    try:
+        (directory / NEXT_NAME).unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_dir(directory)
+    return True
 
 
 def read_throttle(directory: Path, *, now: float, base_s: float, cap_s: float) -> LoginThrottle:

@@ -11,7 +11,10 @@ so attempts on one profile are serialised and a throttle decision always sees th
 attempt's failure. No key is kept here after a login: it goes to persistence and is dropped.
 Nothing is lost or overwritten on a failure: a wrong passphrase changes only the failure count
 (``auth.throttle.json``), and a sign-up that fails after creating the database removes exactly what
-it created (it only starts on a missing or empty profile directory).
+it created (it only starts on a missing or empty profile directory). A login whose stored Argon2
+parameters are below the current ones raises them (:meth:`AuthService._upgrade`): the new record
+as ``auth.json.next``, the database re-keyed to its key, then the rename over ``auth.json``; a
+login that finds the database re-keyed but ``auth.json`` not yet replaced finishes the rename.
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ from chatkernel import spawn_task
 from . import _profiles as files
 from ._api import IdentityAPI, PersistenceAPI
 from ._config import AuthConfig
-from ._kdf import DerivedKeys, KdfRecord
+from ._kdf import DerivedKeys, KdfRecord, derive_async, verify
 from ._remember import KeyringStatus, RememberMe
 from ._session import SessionTimeout
 from ._throttle import LoginThrottle, ThrottleBook
-from ._unlock import enrol, unlock
+from ._unlock import KeyedRecord, Unlocked, enrol, unlock
 from .errors import (
     AuthError,
     ProfileAccessError,
@@ -82,8 +85,8 @@ class AuthService:
         self.profile: str | None = None
         self.user_id: str | None = None
         self.session: SessionTimeout | None = None
-        #: Profiles whose stored KDF parameters are below the current ones; the upgrade waits for a
-        #: re-key operation in persistence (see :meth:`_upgrade_skipped`).
+        #: Profiles whose parameter upgrade failed at their last login (see :meth:`_upgrade`): the
+        #: old record still opens them (or, after a failed final rename, the next login finishes it).
         self.upgrade_pending: set[str] = set()
         self._start_task: StartTask = start_task or spawn_task
         self._throttles = ThrottleBook(config.retry_delay_base_s, config.retry_delay_cap_s)
@@ -279,7 +282,15 @@ class AuthService:
             await self.persistence.open(unlocked.keys.db_key, name)
         except Exception as exc:  # noqa: BLE001
             await self._close_quietly()
-            raise ProfileAccessError(name, "storage_error", _reason(exc)) from None
+            recovered = await self._finish_upgrade(name, directory, passphrase, exc)
+            if recovered is None:
+                raise ProfileAccessError(name, "storage_error", _reason(exc)) from None
+            unlocked, record = recovered
+        else:
+            with contextlib.suppress(OSError):
+                if await asyncio.to_thread(files.remove_next_record, directory):
+                    self.log.info("profile %r: removed the record of an upgrade that never re-keyed the database",
+                                  name)
         try:
             user_id = await self.identity.load()
             if user_id is None:
@@ -289,23 +300,82 @@ class AuthService:
                 self.identity.forget()
             await self._close_quietly()
             raise ProfileAccessError(name, "identity_error", _reason(exc)) from None
+        keys = unlocked.keys
         if unlocked.upgrade is not None:
-            self._upgrade_skipped(name, record, unlocked.upgrade.record)
+            raised = await self._upgrade(name, directory, record, unlocked.upgrade)
+            if raised is not None:
+                keys, record = raised.keys, raised.record
         if remember:
-            await self._remember(name, unlocked.keys, record)
+            await self._remember(name, keys, record)
         self._begin_session(name, user_id)
         return user_id
 
-    def _upgrade_skipped(self, profile: str, stored: KdfRecord, raised: KdfRecord) -> None:
-        """Raising the parameters means a new key, so the database must be re-keyed (``PRAGMA
-        rekey``) and persistence's key-check sidecar rewritten with it, before the new record
-        replaces ``auth.json``. The persistence service offers no re-key, and ``PRAGMA rekey``
-        through ``run_in_transaction`` would leave the sidecar on the old key (the profile would
-        then refuse to open): the stored record is kept, and the upgrade is retried at each login."""
+    async def _upgrade(self, profile: str, directory: Path, stored: KdfRecord,
+                       raised: KeyedRecord) -> KeyedRecord | None:
+        """Raise the stored parameters: write the new record as ``auth.json.next``, re-key the
+        open database to its key, rename ``auth.json.next`` over ``auth.json``. The new record and
+        keys once the database is under them (None: the old record still rules). A failure before
+        the re-key leaves the old record in force; a failed rename after it leaves
+        ``auth.json.next`` for the next login to promote (see :meth:`_finish_upgrade`)."""
+        try:
+            await asyncio.to_thread(files.write_next_record, directory, raised.record)
+        except OSError as exc:
+            return self._upgrade_failed(profile, f"cannot write {files.NEXT_NAME}: {exc.strerror or exc}")
+        try:
+            await self.persistence.rekey(raised.keys.db_key)
+        except Exception as exc:  # noqa: BLE001 - the database is still under the old key (rekey's contract)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(files.remove_next_record, directory)
+            return self._upgrade_failed(profile, f"the database re-key failed: {_reason(exc)}")
+        try:
+            await asyncio.to_thread(files.promote_next_record, directory)
+        except OSError as exc:
+            self.upgrade_pending.add(profile)
+            self.log.warning("profile %r: the database is re-keyed but %s could not replace %s (%s); the next "
+                             "login finishes the upgrade", profile, files.NEXT_NAME, files.AUTH_NAME,
+                             exc.strerror or exc)
+            return raised
+        self.upgrade_pending.discard(profile)
+        self.log.info("profile %r: key-derivation parameters raised (%r -> %r), database re-keyed", profile,
+                      stored, raised.record)
+        return raised
+
+    def _upgrade_failed(self, profile: str, why: str) -> None:
         self.upgrade_pending.add(profile)
-        self.log.info("profile %r: key-derivation parameters below the current ones (%r -> %r); the upgrade "
-                      "needs a database re-key, which persistence does not offer yet: the stored record was "
-                      "kept", profile, stored, raised)
+        self.log.warning("profile %r: the key-derivation upgrade failed (%s); the stored record was kept and "
+                         "the upgrade is retried at the next login", profile, why)
+        return None
+
+    async def _finish_upgrade(self, profile: str, directory: Path, passphrase: str,
+                              refused: Exception) -> tuple[Unlocked, KdfRecord] | None:
+        """``auth.json``'s key was refused: if an upgrade re-keyed the database and did not get to
+        replace ``auth.json`` (a crash, a failed rename), open with ``auth.json.next``'s key and
+        promote it. The unlocked keys and the record now in force, or None."""
+        if getattr(refused, "kind", None) != "wrong_key":
+            return None
+        pending = await asyncio.to_thread(files.read_next_record, directory)
+        if pending is None:
+            return None
+        keys = await derive_async(passphrase, pending.params, pending.salt)
+        if not verify(keys, pending):
+            return None
+        try:
+            await self.persistence.open(keys.db_key, profile)
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning("profile %r: the pending upgrade's key did not open it either: %s", profile,
+                             _reason(exc))
+            await self._close_quietly()
+            return None
+        try:
+            await asyncio.to_thread(files.promote_next_record, directory)
+        except OSError as exc:
+            self.upgrade_pending.add(profile)
+            self.log.warning("profile %r: %s could not replace %s (%s); retried at the next login", profile,
+                             files.NEXT_NAME, files.AUTH_NAME, exc.strerror or exc)
+        else:
+            self.upgrade_pending.discard(profile)
+            self.log.info("profile %r: finished an interrupted key-derivation upgrade", profile)
+        return Unlocked(keys), pending
 
     async def _throttle(self, name: str, directory: Path) -> LoginThrottle:
         throttle = self._throttles.profiles.get(name)

@@ -4,11 +4,22 @@ SQLCipher answers "file is not a database" both for a wrong key and for a damage
 encrypted file has no readable header). A small sidecar, ``chat.db.keycheck``, holds an HMAC of
 a fixed label under the key (it reveals nothing a brute force could not learn from the database
 itself), so the two are told apart: the key matches the sidecar but the file does not decrypt
--> corrupt; the key does not match -> wrong key. Nothing here ever writes over an existing file.
+-> corrupt; the key does not match -> wrong key. Nothing here ever writes over an existing database file.
+
+Re-keying (:func:`rekey_database`) changes the key of the open database and of the sidecar.
+Order: checkpoint the WAL (TRUNCATE; refused if another connection holds it), write the new key's
+sidecar as ``chat.db.keycheck.next`` (temp file, fsync, rename, directory fsync), ``PRAGMA rekey``
+(one transaction: its commit frame in the WAL is the switch), checkpoint again, then promote
+``.next`` over ``chat.db.keycheck`` (rename, directory fsync). At open either sidecar is accepted:
+a key that matches ``.next`` and decrypts the file promotes it (the process died after the rekey);
+a key that matches the old sidecar and decrypts it removes the stale ``.next`` (it died before);
+a key that matches a sidecar but does not decrypt while ``.next`` exists is the other key of an
+interrupted re-key: :class:`WrongKeyError`, never "corrupt".
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,13 +38,16 @@ from .errors import (
     DatabaseLockedError,
     PersistenceError,
     QueryError,
+    TransactionError,
     WrongKeyError,
 )
 
-__all__ = ["DB_NAME", "KEYCHECK_NAME", "KEY_BYTES", "Opened", "map_error", "open_database", "split_statements"]
+__all__ = ["DB_NAME", "KEYCHECK_NAME", "KEYCHECK_NEXT_NAME", "KEY_BYTES", "Opened", "map_error", "open_database",
+           "rekey_database", "split_statements"]
 
 DB_NAME = "chat.db"
 KEYCHECK_NAME = "chat.db.keycheck"
+KEYCHECK_NEXT_NAME = "chat.db.keycheck.next"
 KEY_BYTES = 32
 _LABEL = b"chatkernel.persistence.keycheck.v1"
 _PLAIN_HEADER = b"SQLite format 3\x00"
@@ -97,6 +111,29 @@ def _write_keycheck(path: Path, key: bytes) -> None:
     body = json.dumps({"format": 1, "salt": salt.hex(), "mac": _mac(key, salt).hex()}).encode() + b"\n"
     write_atomic(path, body)
     os.chmod(path, 0o600)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _matches(key: bytes, keycheck: dict[str, bytes] | None) -> bool:
+    return keycheck is not None and hmac.compare_digest(_mac(key, keycheck["salt"]), keycheck["mac"])
+
+
+def _read_next(path: Path, profile: str) -> dict[str, bytes] | None:
+    """The pending sidecar of an interrupted re-key; a damaged one is as good as none (it is only
+    ever written whole, by rename)."""
+    try:
+        return _read_keycheck(path, profile)
+    except CorruptDatabaseError:
+        return None
 
 
 def _check_file(db_path: Path, profile: str) -> bool:
@@ -124,8 +161,11 @@ def open_database(directory: Path, profile: str, key: bytes, *, busy_timeout_s: 
     except OSError as exc:
         raise DatabaseAccessError(profile, db_path, f"cannot create the profile directory: "
                                                     f"{exc.strerror or exc}") from None
+    next_path = directory / KEYCHECK_NEXT_NAME
     keycheck = _read_keycheck(check_path, profile)
-    if keycheck is not None and not hmac.compare_digest(_mac(key, keycheck["salt"]), keycheck["mac"]):
+    pending = _read_next(next_path, profile)
+    via_next = pending is not None and _matches(key, pending) and not _matches(key, keycheck)
+    if keycheck is not None and not via_next and not _matches(key, keycheck):
         raise WrongKeyError(profile, db_path, "the key does not unlock this profile")
     existed = _check_file(db_path, profile)
     dbapi = _dbapi()
@@ -140,6 +180,12 @@ def open_database(directory: Path, profile: str, key: bytes, *, busy_timeout_s: 
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except dbapi.DatabaseError as exc:
             if _code(exc) == _NOTADB:
+                if via_next:
+                    raise WrongKeyError(profile, db_path, "a re-key to this key did not complete; the database "
+                                                          "is still under the previous key") from None
+                if pending is not None:
+                    raise WrongKeyError(profile, db_path, "the database was re-keyed; this is the previous key"
+                                        ) from None
                 if keycheck is None:
                     raise WrongKeyError(profile, db_path, "the key does not decrypt it (or the file is damaged)"
                                         ) from None
@@ -154,7 +200,13 @@ def open_database(directory: Path, profile: str, key: bytes, *, busy_timeout_s: 
         db.execute("PRAGMA synchronous = FULL")  # a ratchet step must survive a power cut
         if not existed:
             os.chmod(db_path, 0o600)
-        if keycheck is None:
+        if via_next:  # the process died after the rekey, before the sidecar was replaced
+            os.replace(next_path, check_path)
+            _fsync_dir(directory)
+        elif next_path.exists():  # it died before the rekey committed: the pending sidecar is stale
+            next_path.unlink()
+            _fsync_dir(directory)
+        if keycheck is None and not via_next:
             _write_keycheck(check_path, key)
     except PersistenceError:
         db.close()
@@ -166,6 +218,66 @@ def open_database(directory: Path, profile: str, key: bytes, *, busy_timeout_s: 
         db.close()
         raise DatabaseAccessError(profile, db_path, exc.strerror or str(exc)) from None
     return Opened(db, created=not existed)
+
+
+def _checkpoint(db: Any, profile: str, db_path: Path) -> None:
+    busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    if busy:
+        raise DatabaseLockedError(profile, db_path, "another connection is using the database; it was not re-keyed")
+
+
+def _pragma_rekey(db: Any, key: bytes) -> None:
+    db.execute(f"PRAGMA rekey = \"x'{key.hex()}'\"").fetchall()
+
+
+def _promote(next_path: Path, check_path: Path) -> None:
+    os.replace(next_path, check_path)
+    _fsync_dir(check_path.parent)
+
+
+def rekey_database(db: Any, directory: Path, profile: str, key: bytes, *, log: Any = None) -> None:
+    """Re-key the open connection ``db`` and its sidecar to ``key`` (order in the module doc).
+
+    Raises only while the database is still under its previous key (the pending sidecar is then
+    removed); once ``PRAGMA rekey`` has committed it returns, logging a failure of the remaining
+    steps (the next open finishes them)."""
+    db_path = directory / DB_NAME
+    check_path = directory / KEYCHECK_NAME
+    next_path = directory / KEYCHECK_NEXT_NAME
+    dbapi = _dbapi()
+    if db.in_transaction:
+        raise TransactionError("cannot re-key inside a transaction")
+    try:
+        _checkpoint(db, profile, db_path)
+        _write_keycheck(next_path, key)
+        try:
+            _pragma_rekey(db, key)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                next_path.unlink()
+            raise
+    except PersistenceError:
+        raise
+    except dbapi.Error as exc:
+        raise map_error(exc, profile=profile, path=db_path) from None
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            next_path.unlink()
+        raise DatabaseAccessError(profile, db_path, f"cannot write the key check file: {exc.strerror or exc}"
+                                  ) from None
+    # The database is under the new key from here on: nothing below may raise.
+    try:
+        _checkpoint(db, profile, db_path)  # the new pages into the main file, the WAL emptied
+    except Exception as exc:  # noqa: BLE001 - the WAL holds them; the close checkpoints again
+        if log is not None:
+            log.warning("profile %r: checkpoint after the re-key failed: %s", profile, type(exc).__name__)
+    try:
+        _promote(next_path, check_path)
+    except OSError as exc:
+        if log is not None:
+            log.warning("profile %r: the new key check file was not promoted (%s); the next open does it",
+                        profile, exc.strerror or exc)
 
 
 def split_statements(sql: str) -> list[str]:

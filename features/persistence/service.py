@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ._config import PersistenceConfig
-from ._sqlcipher import DB_NAME, KEY_BYTES, map_error, open_database, split_statements
+from ._sqlcipher import DB_NAME, KEY_BYTES, map_error, open_database, rekey_database, split_statements
 from ._thread import DBThread
 from .errors import (
     AlreadyOpenError,
@@ -36,6 +37,7 @@ __all__ = ["PersistenceService", "Transaction", "default_profiles_dir"]
 T = TypeVar("T")
 Params = Sequence[Any] | Mapping[str, Any]
 Listener = Callable[[str, dict[str, Any]], None]
+_log = logging.getLogger("chatkernel.features.persistence")
 _PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -210,6 +212,22 @@ class PersistenceService:
             with contextlib.suppress(Exception):
                 await thread.run(_close_connection, db)
         await thread.stop()
+
+    async def rekey(self, new_key: bytes) -> None:
+        """Re-encrypt the open database under the 32-byte raw ``new_key`` and rewrite the key
+        check file, crash-safely (see ``_sqlcipher``). Outside any transaction: while a
+        ``transaction()`` block is open this raises :class:`TransactionError` (it does not wait).
+        On return the next open needs ``new_key`` (the previous key is a :class:`WrongKeyError`);
+        if it raises, the database is still under the previous key and fully usable."""
+        raw = _as_key(new_key)
+        self._check_not_nested("re-key")
+        if self._tx_task is not None:
+            raise TransactionError("cannot re-key while a transaction is in flight; re-key between transactions")
+        async with self._lifecycle:
+            async with self._guard("re-key") as db:
+                profile = self.profile or "?"
+                await self._call(functools.partial(rekey_database, db, self.directory(), profile, raw, log=_log))
+        _log.info("profile %r re-keyed", profile)
 
     # ------------------------------------------------------------------ migrations
     def add_migrations(self, migrations: Iterable[Any]) -> None:

@@ -237,15 +237,22 @@ async def test_the_session_times_out_when_idle(boot):
     assert b.identity.user_id is None
 
 
-async def test_raised_parameters_keep_the_stored_record_until_persistence_can_rekey(boot, profiles_dir):
+async def test_raised_parameters_upgrade_the_record_and_rekey_the_database(boot, profiles_dir):
     first = await boot()
     user_id = await first.service.sign_up("alice", "Alice", PASSPHRASE)
     await first.app.shutdown()
-    before = snapshot_files(profiles_dir / "alice")["auth.json"]
+    before = json.loads((profiles_dir / "alice" / "auth.json").read_bytes())
     second = await boot(argon2_memory_kib=128)
     assert await second.service.log_in("alice", PASSPHRASE) == user_id
-    assert second.service.upgrade_pending == {"alice"}
-    assert snapshot_files(profiles_dir / "alice")["auth.json"] == before
+    assert second.service.upgrade_pending == set()
+    after = json.loads((profiles_dir / "alice" / "auth.json").read_bytes())
+    assert after["m"] == 128 and before["m"] < 128 and after["salt"] != before["salt"]
+    assert not (profiles_dir / "alice" / "auth.json.next").exists()
+    assert not (profiles_dir / "alice" / "chat.db.keycheck.next").exists()
+    await second.app.shutdown()
+    third = await boot(argon2_memory_kib=128)
+    assert await third.service.log_in("alice", PASSPHRASE) == user_id  # a fresh login with the new record
+    assert json.loads((profiles_dir / "alice" / "auth.json").read_bytes()) == after  # nothing more to raise
 
 
 async def test_one_login_at_a_time(boot):
