@@ -364,6 +364,8 @@ async def latency_worker(args: dict[str, Any]) -> None:
 
     Both ends of a pair live in this process, so both timestamps come from one perf_counter.
     """
+    import features.identity as identity
+    import features.persistence as persistence
     import features.signaling as signaling
     from chatkernel import Feature, MountResult, bootstrap
 
@@ -387,10 +389,17 @@ async def latency_worker(args: dict[str, Any]) -> None:
                        on_mount=lambda ctx: MountResult(handler=on_event))
 
     apps: list[Any] = []
+    profiles = tempfile.mkdtemp(prefix="chatkernel-bench-profiles-")
     try:
-        settings = {"signaling": {"url": url, "poll_timeout_s": 25.0}}
-        for _ in range(2 * pairs):
-            apps.append(await bootstrap([signaling.feature, probe()], settings=settings))
+        # Signaling connects as a loaded identity: each user signs up first (a profile database
+        # opened with a random key, then identity.create), and signaling connects by itself.
+        settings = {"persistence": {"profiles_dir": profiles}, "signaling": {"url": url, "poll_timeout_s": 25.0}}
+        for n in range(2 * pairs):
+            app = await bootstrap([persistence.feature, identity.feature, signaling.feature, probe()],
+                                  settings=settings)
+            apps.append(app)
+            await app.registry.mount_result("persistence").service.open(os.urandom(32), f"user{n}")
+            await app.registry.mount_result("identity").service.create(f"User {n}")
         services = [app.registry.mount_result("signaling").service for app in apps]
         async with asyncio.timeout(30):
             while not all(s.connected for s in services):
@@ -441,6 +450,7 @@ async def latency_worker(args: dict[str, Any]) -> None:
         for app in apps:
             with contextlib.suppress(Exception):
                 await app.shutdown(timeout=5)
+        shutil.rmtree(profiles, ignore_errors=True)
 
 
 async def load_worker(args: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The relay under load, in its own process: end-to-end latency, throughput, parked-poll memory.
 
 1. **Latency** from a sender's ``SignalingService.send`` to the recipient's ``MESSAGE_RECEIVED``
-   handler, through the real signaling feature (each user a booted app) and a relay started as
+   handler, through the real signaling feature (each user a booted app that signs up first:
+   persistence + identity) and a relay started as
    ``python -m chatkernel.relay`` (memory store, rate limits raised). Both ends of a pair live
    in one client process, so both stamps come from one ``perf_counter``. Messages are paced:
    a sender waits for its message to arrive, pauses, sends the next. With 1 and 20 pairs.

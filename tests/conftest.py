@@ -1,7 +1,10 @@
 """Shared test configuration: async tests run on asyncio through anyio's pytest plugin, and
-every app the suite boots validates each payload against its spec (strict mode)."""
+every app the suite boots validates each payload against its spec (strict mode). The
+``identities`` fixture boots and signs up the identity that signaling connects as."""
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,3 +14,38 @@ os.environ.setdefault("CHATKERNEL_STRICT", "1")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+class Identities:
+    """Boots apps with a real identity: signaling connects only as a loaded identity, so every
+    app that runs it mounts persistence and identity too (``features`` before the rest) and signs
+    up (``await identities.sign_up(app, "Alice")``: a profile database under ``tmp_path`` opened
+    with a random 32-byte key, then ``identity.create(name)``). One helper, shared by every test
+    directory through the ``identities`` fixture."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._made = 0
+
+    @property
+    def features(self) -> list[Any]:
+        import features.identity
+        import features.persistence
+
+        return [features.persistence.feature, features.identity.feature]
+
+    def settings(self, **per_feature: Any) -> dict[str, Any]:
+        """Boot settings: persistence under ``tmp_path/profiles`` plus ``per_feature`` overrides."""
+        return {"persistence": {"profiles_dir": str(self.root / "profiles"), "busy_timeout_s": 0.05}, **per_feature}
+
+    async def sign_up(self, app: Any, name: str = "Alice", *, profile: str | None = None) -> str:
+        """Open a fresh profile database and create its identity; the identity's user id."""
+        self._made += 1
+        db = app.registry.mount_result("persistence").service
+        await db.open(os.urandom(32), profile or f"profile{self._made}")
+        return str(await app.registry.mount_result("identity").service.create(name))
+
+
+@pytest.fixture
+def identities(tmp_path: Path) -> Identities:
+    return Identities(tmp_path)

@@ -58,18 +58,21 @@ async def until(predicate, timeout=10.0):
             await asyncio.sleep(0.01)
 
 
-async def test_the_feature_built_from_the_readme_echoes_through_a_real_relay(echo_package):
+async def test_the_feature_built_from_the_readme_echoes_through_a_real_relay(echo_package, identities):
     relay = await EmbeddedRelay.start()
-    settings = {"settings": {"default_signaling_url": relay.url}}
+    settings = identities.settings(settings={"default_signaling_url": relay.url})
     inbox = []
     listener = Feature(id="inbox", name="Inbox", on_mount=lambda ctx: MountResult(handler=inbox.append),
                        subscribed_events=["MESSAGE_RECEIVED"])
-    bot = await bootstrap([features.settings.feature, features.signaling.feature, echo_package.feature],
-                          settings=settings, strict=True)
-    person = await bootstrap([features.settings.feature, features.signaling.feature, listener],
+    bot = await bootstrap([*identities.features, features.settings.feature, features.signaling.feature,
+                           echo_package.feature], settings=settings, strict=True)
+    person = await bootstrap([*identities.features, features.settings.feature, features.signaling.feature, listener],
                              settings=settings, strict=True)
     try:
-        assert bot.report.mounted == ["settings", "signaling", "echo"] and not bot.report.failed
+        assert bot.report.mounted == ["persistence", "identity", "settings", "signaling", "echo"]
+        assert not bot.report.failed
+        await identities.sign_up(bot, "Echo bot")  # signaling connects as the signed-up identity
+        await identities.sign_up(person, "Person")
         assert ("echo", "signaling") in bot.registry.graph().edges
         assert bot.registry.catalog.owner("ECHO_SENT") == "echo"
         echoed = []

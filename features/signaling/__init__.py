@@ -1,5 +1,9 @@
 """Signaling: this user's session with a relay, the long-poll loop and the outbox.
 
+It connects as the loaded identity (the identity feature signs the ``/connect`` proof; signaling
+holds no private key), once ``IDENTITY_LOADED`` or ``IDENTITY_CREATED`` says there is one, and
+disconnects at ``IDENTITY_FORGOTTEN`` (log-out).
+
 Dispatches ``MESSAGE_RECEIVED`` (HIGH) for every message the relay delivers and sends messages
 with idempotent ids, retried until the relay accepts them, across reconnects and relay switches.
 Its service also reaches the relay's key directory (``upload_keys``, ``fetch_bundle``; see
@@ -9,6 +13,7 @@ Its service also reaches the relay's key directory (``upload_keys``, ``fetch_bun
 from chatkernel import Feature
 
 from . import events as _events
+from ._api import IdentityAPI as _IdentityAPI
 from ._config import SignalingConfig as _SignalingConfig
 from ._mount import mount as _mount
 from ._mount import unmount as _unmount
@@ -22,6 +27,8 @@ feature = Feature(
     description="Relay session, long poll, idempotent sends, key directory",
     on_mount=_mount,
     on_unmount=_unmount,
+    dependencies=["identity"],
+    requires={"identity": _IdentityAPI},
     subscribed_events=_events.SUBSCRIBED,
     emitted_events=_events.EMITTED,
     settings=_SignalingConfig(),

@@ -7,13 +7,15 @@ from typing import Any
 
 from chatkernel import FeatureContext, MountResult
 
+from ._api import IdentityAPI
+
 
 async def mount(ctx: FeatureContext) -> MountResult:
     from .machine import SignalingMachine
     from .service import Backoff, SignalingService
 
     config = ctx.settings
-    service = SignalingService(ctx.emit, poll_timeout_s=config.poll_timeout_s,
+    service = SignalingService(ctx.emit, ctx.dependency("identity", IdentityAPI), poll_timeout_s=config.poll_timeout_s,
                                backoff=Backoff(base_s=config.backoff_base_s, cap_s=config.backoff_cap_s),
                                key_wait_s=config.key_wait_s)
     if config.url:

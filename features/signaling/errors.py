@@ -13,6 +13,7 @@
     ├── InvalidBundleError    the relay's bundle is malformed or its signed prekey does not verify
     │                         (user_id, field, reason); never use such keys
     └── NotConnectedError     an operation needs a connection that is not there
+        └── NoIdentityError   no identity is loaded (sign up or log in first)
 
 Network failures are not wrapped: they come as ``httpx.TransportError`` (worth a retry).
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from chatkernel import ChatKernelError
 
 __all__ = ["InsecureURLError", "InvalidBundleError", "InvalidURLError", "KeyUploadError", "NoBundleError",
-           "NotConnectedError", "RelayRequestError", "SignalingError"]
+           "NoIdentityError", "NotConnectedError", "RelayRequestError", "SignalingError"]
 
 
 class SignalingError(ChatKernelError):
@@ -97,4 +98,11 @@ class InvalidBundleError(SignalingError):
 
 class NotConnectedError(SignalingError):
     def __init__(self, message: str = "not connected to a relay"):
+        super().__init__(message)
+
+
+class NoIdentityError(NotConnectedError):
+    """Connecting needs the loaded identity (its keys sign the ``/connect`` proof)."""
+
+    def __init__(self, message: str = "no identity is loaded: sign up or log in first"):
         super().__init__(message)

@@ -1,7 +1,12 @@
 """The signaling feature's communication contract: what it says and what it hears.
 
 Heard
-    APP_READY               connect if a URL is known and auto_connect is on
+    APP_READY               connect if a URL is known, an identity is loaded and auto_connect is on
+    IDENTITY_LOADED,        an identity is loaded (log-in, sign-up): connect if auto_connect is on
+    IDENTITY_CREATED        or a CONNECT is waiting for one (state ``waiting_for_identity``);
+                            declared by identity
+    IDENTITY_FORGOTTEN      log-out: disconnect (POST /disconnect, the token is dropped), fail the
+                            queued sends and stay disconnected until an identity is loaded again
     SIGNALING_URL_CHANGED   switch relays (reconnect if connected); declared by settings, whose
                             ``allow_insecure_remote`` flag it carries
     MESSAGE_SEND_REQUESTED  ``{to, payload, id?}``: queue a send (an idempotent id is made if
@@ -48,4 +53,5 @@ PREKEY_COUNT = EventSpec(
 
 EMITTED = (SIGNALING_CONNECTED, SIGNALING_DISCONNECTED, CONNECTION_LOST, SIGNALING_URL_REJECTED,
            MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_SEND_FAILED, PREKEY_COUNT)
-SUBSCRIBED = ("APP_READY", "SIGNALING_URL_CHANGED", "MESSAGE_SEND_REQUESTED")
+SUBSCRIBED = ("APP_READY", "SIGNALING_URL_CHANGED", "MESSAGE_SEND_REQUESTED", "IDENTITY_LOADED", "IDENTITY_CREATED",
+              "IDENTITY_FORGOTTEN")

@@ -1,5 +1,9 @@
 """The signaling state machine: disconnected -> connecting -> connected, with reconnecting.
 
+It connects only as a loaded identity: ``IDENTITY_LOADED`` / ``IDENTITY_CREATED`` connect (if
+auto_connect is on, or if a ``CONNECT`` is waiting in ``waiting_for_identity``), and
+``IDENTITY_FORGOTTEN`` (log-out) disconnects and fails the queued sends.
+
 Each state's work is invoked (and cancelled on exit): ``connecting`` opens a session,
 ``connected`` runs the long-poll loop, ``reconnecting`` waits out an exponential backoff with
 jitter. Switching relays passes through ``switching`` so the old work is cancelled first.
@@ -34,21 +38,42 @@ class SignalingMachine(Machine):
     connected = State()
     reconnecting = State()
     switching = State()
+    waiting_for_identity = State()  # asked to connect (CONNECT) before an identity was loaded
 
-    CONNECT = (disconnected.to(connecting, cond="has_url", on="want")
+    CONNECT = (disconnected.to(waiting_for_identity, unless="has_identity", on="want")
+               | disconnected.to(connecting, cond="has_url", on="want")
                | disconnected.to(None, on="no_url")
                | reconnecting.to(connecting, on="want"))
     DISCONNECT = (connecting.to(disconnected, on="manual") | connected.to(disconnected, on="manual")
-                  | reconnecting.to(disconnected, on="manual") | disconnected.to(None, on="manual"))
-    APP_READY = (disconnected.to(connecting, cond=["has_url", "auto", "online"], on="note_startup")
+                  | reconnecting.to(disconnected, on="manual") | waiting_for_identity.to(disconnected, on="manual")
+                  | disconnected.to(None, on="manual"))
+    APP_READY = (disconnected.to(connecting, cond=["has_url", "has_identity", "auto", "online"], on="note_startup")
                  | disconnected.to(None, on="note_startup"))
+    IDENTITY_LOADED = (waiting_for_identity.to(connecting, cond=["has_url", "has_identity"])
+                       | waiting_for_identity.to(disconnected, cond="has_identity", on="no_url")
+                       | disconnected.to(connecting, cond=["has_url", "has_identity", "auto"])
+                       | connecting.to(switching, cond="identity_changed")
+                       | connected.to(switching, cond="identity_changed")
+                       | reconnecting.to(switching, cond="identity_changed"))
+    IDENTITY_CREATED = (waiting_for_identity.to(connecting, cond=["has_url", "has_identity"])
+                        | waiting_for_identity.to(disconnected, cond="has_identity", on="no_url")
+                        | disconnected.to(connecting, cond=["has_url", "has_identity", "auto"])
+                        | connecting.to(switching, cond="identity_changed")
+                        | connected.to(switching, cond="identity_changed")
+                        | reconnecting.to(switching, cond="identity_changed"))
+    IDENTITY_FORGOTTEN = (connecting.to(disconnected, on="logged_out") | connected.to(disconnected, on="logged_out")
+                          | reconnecting.to(disconnected, on="logged_out")
+                          | waiting_for_identity.to(disconnected, on="logged_out")
+                          | disconnected.to(None, on="logged_out"))
     SIGNALING_URL_CHANGED = (
         disconnected.to(None, unless="url_ok", on="reject_url")
         | connecting.to(None, unless="url_ok", on="reject_url")
         | connected.to(None, unless="url_ok", on="reject_url")
         | reconnecting.to(None, unless="url_ok", on="reject_url")
-        | disconnected.to(connecting, cond="auto", on="adopt_url")
+        | waiting_for_identity.to(None, unless="url_ok", on="reject_url")
+        | disconnected.to(connecting, cond=["auto", "has_identity"], on="adopt_url")
         | disconnected.to(None, on="adopt_url")
+        | waiting_for_identity.to(None, on="adopt_url")
         | connecting.to(switching, on="adopt_url")
         | connected.to(switching, on="adopt_url")
         | reconnecting.to(switching, on="adopt_url")
@@ -56,11 +81,14 @@ class SignalingMachine(Machine):
     TOKEN_REJECTED = connected.to(reconnecting, on="lost")
     MESSAGE_SEND_REQUESTED = (disconnected.to(None, on="queue_send") | connecting.to(None, on="queue_send")
                               | connected.to(None, on="queue_send") | reconnecting.to(None, on="queue_send")
-                              | switching.to(None, on="queue_send"))
+                              | switching.to(None, on="queue_send")
+                              | waiting_for_identity.to(None, on="queue_send"))
 
     switching.to(connecting)  # eventless: leave the old relay's work behind, then connect anew
 
-    done_invoke_connecting = connecting.to(connected, cond="succeeded") | connecting.to(reconnecting, on="lost")
+    done_invoke_connecting = (connecting.to(connected, cond="succeeded")
+                              | connecting.to(waiting_for_identity, unless="has_identity", on="lost")
+                              | connecting.to(reconnecting, on="lost"))
     done_invoke_connected = connected.to(reconnecting, on="lost")
     done_invoke_reconnecting = reconnecting.to(connecting)
     error_execution = (connecting.to(reconnecting, on="lost") | connected.to(reconnecting, on="lost")
@@ -80,6 +108,14 @@ class SignalingMachine(Machine):
     # ------------------------------------------------------------------ guards
     def has_url(self, **_: Any) -> bool:
         return self.service.url is not None
+
+    def has_identity(self, **_: Any) -> bool:
+        return self.service.has_identity
+
+    def identity_changed(self, **_: Any) -> bool:
+        """Another identity was loaded while a session was open (or opening) for the last one."""
+        current = self.service.identity.user_id
+        return current is not None and self.service.session_user not in (None, current)
 
     def auto(self, **_: Any) -> bool:
         return self.auto_connect and not self.manual_disconnect and not self.offline
@@ -109,6 +145,13 @@ class SignalingMachine(Machine):
     def manual(self, **_: Any) -> None:
         self.manual_disconnect = True
         self.last_reason = "disconnected on request"
+
+    def logged_out(self, **_: Any) -> None:
+        self.last_reason = "logged out"
+        self.service.forget_session("logged out: the identity was forgotten")
+
+    def on_enter_waiting_for_identity(self) -> None:
+        self.last_reason = "no identity is loaded: sign up or log in first"
 
     def no_url(self, **_: Any) -> None:
         self.emit(ev.SIGNALING_URL_REJECTED, {"url": None, "reason": "no relay URL is set"})

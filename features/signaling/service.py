@@ -1,16 +1,18 @@
-"""Connection state, the long-poll loop and the outbox of one signaling identity.
+"""Connection state, the long-poll loop and the outbox of the loaded identity.
 
-The service keeps what must survive a reconnect (keys, the acknowledged cursor, recently seen
-relay ids, unsent messages), so switching relays or riding out an outage neither loses nor
-duplicates a message. The machine decides *when* to connect, poll and back off.
+The service keeps what must survive a reconnect (the acknowledged cursor, recently seen relay
+ids, unsent messages), so switching relays or riding out an outage neither loses nor duplicates
+a message. It connects as the identity feature's identity and never holds a private key: the
+``/connect`` proof is signed through ``identity.sign``. The machine decides *when* to connect,
+poll and back off.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -18,41 +20,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chatkernel import RingBuffer, spawn_task
-from chatkernel.relay.protocol import connect_request, derive_user_id
+from chatkernel.relay.protocol import b64url_encode, connect_message
 
 from . import events as ev
+from ._api import IdentityAPI
 from .client import RelayClient, check_url
-from .errors import NotConnectedError, RelayRequestError, SignalingError
+from .errors import NoIdentityError, NotConnectedError, RelayRequestError, SignalingError
 
-__all__ = ["Backoff", "Identity", "OutgoingMessage", "SignalingService"]
+__all__ = ["Backoff", "OutgoingMessage", "SignalingService"]
 
 log = logging.getLogger("chatkernel.features.signaling")
 
 Emit = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The keys that prove who we are to the relay. Throwaway until the identity feature exists."""
-
-    signing_key: Ed25519PrivateKey
-    exchange_public: bytes
-
-    @classmethod
-    def generate(cls) -> Identity:
-        return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate().public_key().public_bytes_raw())
-
-    @functools.cached_property
-    def user_id(self) -> str:
-        # Cached: it is read on every send and poll, and deriving it hashes both keys.
-        return derive_user_id(self.signing_key.public_key().public_bytes_raw(), self.exchange_public)
-
-    def __repr__(self) -> str:
-        return f"Identity(user_id={self.user_id!r})"
 
 
 @dataclass
@@ -112,11 +93,13 @@ class SignalingService:
     :class:`RelayRequestError` or the network's ``httpx.TransportError``.
     """
 
-    def __init__(self, emit: Emit, *, identity: Identity | None = None, allow_insecure: bool = False,
+    def __init__(self, emit: Emit, identity: IdentityAPI, *, allow_insecure: bool = False,
                  poll_timeout_s: float = 25.0, backoff: Backoff | None = None, outbox_limit: int = 10_000,
                  seen_history: int = 4_096, key_wait_s: float = 10.0):
         self._emit = emit
-        self.identity = identity or Identity.generate()
+        self.identity = identity
+        #: The user id the open session (or the last one) was made for; the relay binds it.
+        self._session_user: str | None = None
         self.allow_insecure = allow_insecure
         self.poll_timeout_s = poll_timeout_s
         self.key_wait_s = key_wait_s
@@ -136,8 +119,20 @@ class SignalingService:
         self.on_token_rejected: Callable[[], None] | None = None
 
     @property
-    def user_id(self) -> str:
+    def user_id(self) -> str | None:
+        """The open session's user id, else the loaded identity's (None if none is loaded)."""
+        if self._client is not None and self._session_user is not None:
+            return self._session_user
         return self.identity.user_id
+
+    @property
+    def session_user(self) -> str | None:
+        """The user id of the open session, or of the last one."""
+        return self._session_user
+
+    @property
+    def has_identity(self) -> bool:
+        return self.identity.user_id is not None
 
     @property
     def connected(self) -> bool:
@@ -180,37 +175,76 @@ class SignalingService:
         if self.url is None:
             raise NotConnectedError("no relay URL is set")
         await self.drop_connection("reconnecting", notify_relay=False)
+        user_id, body = self.connect_body()
+        if self._session_user is not None and user_id != self._session_user:
+            self.forget_session()  # another identity: the last one's cursor and ids are not ours
         client = RelayClient(self.url, allow_insecure=self.allow_insecure)
         try:
-            await client.connect(connect_request(self.identity.signing_key, self.identity.exchange_public))
+            await client.connect(body)
         except BaseException:
             await client.aclose()
             raise
+        self._session_user = user_id
         self._client = client
         self._connected.set()
         self.backoff.reset()
-        return {"url": self.url, "user_id": self.user_id}
+        return {"url": self.url, "user_id": user_id}
+
+    def connect_body(self, now_ms: int | None = None) -> tuple[str, dict[str, Any]]:
+        """(user id, the ``POST /connect`` body) for the loaded identity: the fields of
+        ``protocol.connect_request``, the proof signed through ``identity.sign`` over
+        ``protocol.connect_message(user_id, ts)``. :class:`NoIdentityError` without an identity."""
+        user_id = self.identity.user_id
+        if user_id is None:
+            raise NoIdentityError()
+        ts = int(time.time() * 1000) if now_ms is None else int(now_ms)
+        try:
+            signing, exchange = self.identity.public_keys()
+            signature = self.identity.sign(connect_message(user_id, ts))
+        except Exception as exc:  # forgotten between the check and the signature (log-out)
+            if self.identity.user_id is None:
+                raise NoIdentityError() from None
+            raise SignalingError(f"the identity could not sign the connect proof: {type(exc).__name__}") from exc
+        return user_id, {
+            "userId": user_id,
+            "publicKey": {"signing": b64url_encode(signing), "exchange": b64url_encode(exchange)},
+            "ts": ts,
+            "sig": b64url_encode(signature),
+        }
+
+    def forget_session(self, reason: str | None = None) -> None:
+        """Forget what belongs to the last identity: its cursor and seen relay ids, and (with a
+        ``reason``, at log-out) its queued sends, each failed with ``MESSAGE_SEND_FAILED``."""
+        self.cursor = None
+        self._forget_seen()
+        if reason is None:
+            return
+        pending, self._outbox = list(self._outbox), deque()
+        for message in pending:
+            self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": reason})
+            if message.future is not None and not message.future.done():
+                message.future.set_exception(NotConnectedError(reason))
 
     async def drop_connection(self, reason: str, *, notify_relay: bool) -> None:
         self._connected.clear()
         client, self._client = self._client, None
         if client is None:
             return
-        if notify_relay:
+        if notify_relay and self._session_user is not None:
             try:
-                await client.disconnect(self.user_id)
+                await client.disconnect(self._session_user)
             except (httpx.HTTPError, SignalingError) as exc:
                 log.info("disconnect from %s failed (%s); the token will expire", client.url, exc)
         await client.aclose()
 
     async def poll_forever(self) -> str:
         """Long-poll until the connection fails; returns why. Each event becomes MESSAGE_RECEIVED."""
-        client = self._client
-        if client is None:
+        client, user_id = self._client, self._session_user
+        if client is None or user_id is None:
             return "not connected"
         while True:
             try:
-                batch = await client.poll(self.user_id, self.cursor, self.poll_timeout_s)
+                batch = await client.poll(user_id, self.cursor, self.poll_timeout_s)
             except RelayRequestError as exc:
                 if exc.status == 422 and exc.reason == "cursor_ahead":
                     # The relay lost its mailboxes (an in-memory relay restarted): start over.
@@ -277,14 +311,14 @@ class SignalingService:
                 await self._outbox_ready.wait()
                 continue
             await self._connected.wait()
-            client = self._client
-            if client is None:
+            client, user_id = self._client, self._session_user
+            if client is None or user_id is None:
                 await asyncio.sleep(0)
                 continue
             message = self._outbox[0]
             message.attempts += 1
             try:
-                result = await client.send(self.user_id, message.to, message.id, message.payload)
+                result = await client.send(user_id, message.to, message.id, message.payload)
             except RelayRequestError as exc:
                 if exc.status == 401:
                     self._connected.clear()
@@ -294,14 +328,19 @@ class SignalingService:
                 if exc.transient:
                     await asyncio.sleep(exc.retry_after or Backoff(attempt=message.attempts - 1).next_delay())
                     continue
-                self._outbox.popleft()
+                self._pop(message)
                 self._finish(message, error=exc)
                 continue
             except httpx.HTTPError:
                 await asyncio.sleep(Backoff(attempt=min(message.attempts, 8) - 1).next_delay())
                 continue
-            self._outbox.popleft()
+            self._pop(message)
             self._finish(message, result=result)
+
+    def _pop(self, message: OutgoingMessage) -> None:
+        """Take ``message`` off the outbox, unless a log-out emptied it meanwhile."""
+        if self._outbox and self._outbox[0] is message:
+            self._outbox.popleft()
 
     def _finish(self, message: OutgoingMessage, *, result: dict[str, Any] | None = None,
                 error: RelayRequestError | None = None) -> None:
@@ -322,7 +361,7 @@ class SignalingService:
         if not isinstance(body, dict):
             raise SignalingError(f"a key upload is a JSON object, got {type(body).__name__}")
         answer = await self._keys_call("upload keys", timeout,
-                                       lambda client: client.upload_keys({"userId": self.user_id, **body}),
+                                       lambda client: client.upload_keys({"userId": self._session_user, **body}),
                                        idempotent=True)
         self._emit(ev.PREKEY_COUNT, {"remaining": answer["oneTimePrekeys"], "accepted": answer["accepted"],
                                      "signed_prekey_id": answer.get("signedPrekeyId")})

@@ -1,5 +1,8 @@
 """Fixtures: a real relay on loopback and booted apps that run the signaling feature.
 
+Signaling connects only as a loaded identity: each peer mounts persistence and identity too
+and signs up (``identities``, tests/conftest.py) unless ``signed_up=False``.
+
 Apps are strict (tests/conftest.py): the types a test dispatches as the user are declared here.
 ``MESSAGE_SEND_REQUESTED`` is declared by whichever feature sends through signaling, and
 ``SIGNALING_URL_CHANGED`` by the settings feature; without those features the test declares them.
@@ -20,7 +23,7 @@ from chatkernel import App, Event, EventSpec, Feature, MountResult, bootstrap
 import features.signaling as signaling
 from features.settings.events import SIGNALING_URL_CHANGED
 
-WATCHED = ["APP_READY", "FEATURE_ERROR", "MESSAGE_RECEIVED", "MESSAGE_SENT", "MESSAGE_SEND_FAILED",
+WATCHED = ["APP_READY", "FEATURE_ERROR", "IDENTITY_CREATED", "IDENTITY_LOADED", "IDENTITY_FORGOTTEN", "MESSAGE_RECEIVED", "MESSAGE_SENT", "MESSAGE_SEND_FAILED",
            "SIGNALING_CONNECTED", "SIGNALING_DISCONNECTED", "CONNECTION_LOST", "SIGNALING_URL_REJECTED",
            "PREKEY_COUNT"]
 
@@ -32,13 +35,22 @@ MESSAGE_SEND_REQUESTED = EventSpec("MESSAGE_SEND_REQUESTED", "MEDIUM", "send a m
 class Peer:
     """One user: a booted app with the signaling feature and a record of what it heard."""
 
-    def __init__(self, app: App, events: list[Event]):
+    def __init__(self, app: App, events: list[Event], identities: Any):
         self.app = app
         self.events = events
+        self.identities = identities
 
     @property
     def service(self) -> Any:
         return self.app.registry.mount_result("signaling").service
+
+    @property
+    def identity(self) -> Any:
+        return self.app.registry.mount_result("identity").service
+
+    async def sign_up(self, name: str = "Alice") -> str:
+        """Create this peer's identity (signaling connects as it if auto_connect is on)."""
+        return await self.identities.sign_up(self.app, name)
 
     @property
     def actor(self) -> Any:
@@ -63,14 +75,18 @@ class Peer:
                 await asyncio.sleep(0.005)
 
 
-async def make_peer(*, startup: str | None = None, user_events: bool = True, **settings: Any) -> Peer:
+async def make_peer(identities: Any, *, startup: str | None = None, user_events: bool = True,
+                    signed_up: bool = True, name: str = "Alice", **settings: Any) -> Peer:
     events: list[Event] = []
     recorder = Feature(id="recorder", name="Recorder", subscribed_events=WATCHED,
                        on_mount=lambda ctx: MountResult(handler=events.append))
     declared = [MESSAGE_SEND_REQUESTED, SIGNALING_URL_CHANGED] if user_events else []
-    app = await bootstrap([signaling.feature, recorder], settings={"signaling": settings}, startup=startup,
-                          events=declared)
-    return Peer(app, events)
+    app = await bootstrap([*identities.features, signaling.feature, recorder],
+                          settings=identities.settings(signaling=settings), startup=startup, events=declared)
+    peer = Peer(app, events, identities)
+    if signed_up:
+        await peer.sign_up(name)
+    return peer
 
 
 #: Fast enough for tests: short polls and a backoff capped at 0.2 s.
@@ -78,11 +94,11 @@ FAST = {"poll_timeout_s": 1.0, "backoff_base_s": 0.02, "backoff_cap_s": 0.2}
 
 
 @pytest.fixture
-async def peers():
+async def peers(identities):
     made: list[Peer] = []
 
     async def factory(**settings: Any) -> Peer:
-        peer = await make_peer(**{**FAST, **settings})
+        peer = await make_peer(identities, **{**FAST, **settings})
         made.append(peer)
         return peer
 

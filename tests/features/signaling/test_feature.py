@@ -253,9 +253,10 @@ def test_the_settings_record_holds_the_defaults():
     assert not hasattr(SignalingConfig(), "allow_insecure_remote")  # the settings feature's switch
 
 
-async def test_overrides_land_in_the_record(relay):
-    app = await bootstrap([signaling.feature], settings={"signaling": {"url": relay.url, "poll_timeout_s": 2.0,
-                                                                       "auto_connect": False}})
+async def test_overrides_land_in_the_record(relay, identities):
+    app = await bootstrap([*identities.features, signaling.feature],
+                          settings=identities.settings(signaling={"url": relay.url, "poll_timeout_s": 2.0,
+                                                                  "auto_connect": False}))
     try:
         assert app.registry.settings_for("signaling") == SignalingConfig(url=relay.url, poll_timeout_s=2.0,
                                                                          auto_connect=False)
@@ -273,17 +274,18 @@ async def test_overrides_land_in_the_record(relay):
     ({"allow_insecure_remote": True}, "allow_insecure_remote"),  # no longer a signaling setting
     ({"pol_timeout_s": 1.0}, "pol_timeout_s"),
 ])
-async def test_an_unknown_or_mistyped_override_is_refused_at_boot(override, key):
+async def test_an_unknown_or_mistyped_override_is_refused_at_boot(override, key, identities):
     with pytest.raises(BootError) as info:
-        await bootstrap([signaling.feature], settings={"signaling": override})
+        await bootstrap([*identities.features, signaling.feature], settings=identities.settings(signaling=override))
     assert "signaling" in str(info.value) and key in str(info.value)
     cause = info.value.__cause__
     assert isinstance(cause, FeatureContractError)
     assert (cause.feature_id, cause.key) == ("signaling", key)
 
 
-async def test_a_configured_start_url_is_held_to_the_url_policy():
-    app = await bootstrap([signaling.feature], settings={"signaling": {"url": "http://relay.example.org"}})
+async def test_a_configured_start_url_is_held_to_the_url_policy(identities):
+    app = await bootstrap([*identities.features, signaling.feature],
+                          settings=identities.settings(signaling={"url": "http://relay.example.org"}))
     try:
         assert app.degraded
         assert "InsecureURLError" in app.report.failed["signaling"]

@@ -1,8 +1,9 @@
 """The key directory through signaling: upload_keys and fetch_bundle against a real relay.
 
-Bundles are built with ``chatkernel.relay.protocol.signed_prekey`` from the connected
-identity's signing key, the way the crypto feature builds them; a relay that serves a bad
-bundle is simulated by writing its store directly, past the relay's own upload check.
+Signed prekeys are signed through the connected identity (the identity feature's ``sign`` over
+``protocol.signed_prekey_message``), the way the crypto feature builds them; a relay that serves
+a bad bundle is simulated by writing its store directly, past the relay's own upload check.
+Tests of the service alone connect it as a :class:`KeyHolder`, a stand-in for the identity.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from chatkernel import check_service
 from chatkernel.relay import EmbeddedRelay, RelayConfig
 from chatkernel.relay._stores._base import SignedPrekey
-from chatkernel.relay.protocol import b64url_encode, derive_user_id, signed_prekey
+from chatkernel.relay.protocol import b64url_encode, derive_user_id, signed_prekey, signed_prekey_message
 
 from features.signaling.client import RelayClient, check_bundle
 from features.signaling.errors import (
@@ -32,9 +33,31 @@ from features.signaling.errors import (
     SignalingError,
 )
 from features.signaling.events import PREKEY_COUNT
-from features.signaling.service import Identity, SignalingService
+from features.signaling.service import SignalingService
 
 pytestmark = pytest.mark.anyio
+
+
+class KeyHolder:
+    """What signaling's ``_api.IdentityAPI`` asks (user_id, public_keys, sign) over raw keys:
+    the identity of a service booted without an app, or of a bundle a test forges."""
+
+    def __init__(self) -> None:
+        self.signing_key = Ed25519PrivateKey.generate()
+        self.exchange_public = x25519()
+        self.user_id: str | None = derive_user_id(self.public_keys()[0], self.exchange_public)
+
+    def public_keys(self) -> tuple[bytes, bytes]:
+        return self.signing_key.public_key().public_bytes_raw(), self.exchange_public
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signing_key.sign(message)
+
+
+def identity_signed_prekey(identity: Any, prekey_id: int, key: bytes) -> dict[str, Any]:
+    """``protocol.signed_prekey``'s object, signed through an IdentityAPI (no private key here)."""
+    signature = identity.sign(signed_prekey_message(prekey_id, key))
+    return {"id": prekey_id, "key": b64url_encode(key), "sig": b64url_encode(signature)}
 
 
 def x25519() -> bytes:
@@ -46,7 +69,8 @@ def upload_body(service: Any, signed_id: int | None = 1, one_time_ids: tuple[int
     """What crypto uploads: a signed prekey by the identity's signing key, and one-time prekeys."""
     body: dict[str, Any] = {}
     if signed_id is not None:
-        body["signedPrekey"] = signed_prekey(signer or service.identity.signing_key, signed_id, x25519())
+        body["signedPrekey"] = (signed_prekey(signer, signed_id, x25519()) if signer is not None
+                                else identity_signed_prekey(service.identity, signed_id, x25519()))
     if one_time_ids:
         body["oneTimePrekeys"] = [{"id": i, "key": b64url_encode(x25519())} for i in one_time_ids]
     return body
@@ -76,11 +100,11 @@ async def test_upload_then_fetch_one_time_prekey_then_signed_prekey_alone(relay,
     assert answer == {"oneTimePrekeys": 1, "accepted": 1, "signedPrekeyId": 7}
 
     bundle = await bob.service.fetch_bundle(alice.service.user_id)
-    identity = alice.service.identity
+    signing, exchange = alice.identity.public_keys()  # the identity feature's keys, not throwaway ones
+    assert alice.service.user_id == alice.identity.user_id
     assert bundle == {
         "userId": alice.service.user_id,
-        "publicKey": {"signing": b64url_encode(identity.signing_key.public_key().public_bytes_raw()),
-                      "exchange": b64url_encode(identity.exchange_public)},
+        "publicKey": {"signing": b64url_encode(signing), "exchange": b64url_encode(exchange)},
         "signedPrekey": body["signedPrekey"],
         "oneTimePrekey": body["oneTimePrekeys"][0],
     }
@@ -222,7 +246,7 @@ async def test_a_bundle_whose_signature_does_not_verify_is_refused_by_the_client
 
 async def test_a_signed_prekey_relabelled_with_another_id_is_refused(relay, peers):
     alice, bob = await connected_pair(relay, peers)
-    genuine = signed_prekey(alice.service.identity.signing_key, 1, x25519())
+    genuine = identity_signed_prekey(alice.identity, 1, x25519())
     await relay.store.put_prekeys(alice.service.user_id, SignedPrekey(2, genuine["key"], genuine["sig"]), [],
                                   max_total=1000)
     with pytest.raises(InvalidBundleError, match="signedPrekey.sig"):
@@ -230,8 +254,9 @@ async def test_a_signed_prekey_relabelled_with_another_id_is_refused(relay, peer
 
 
 def _good_bundle() -> tuple[dict[str, Any], str]:
-    identity = Identity.generate()
+    identity = KeyHolder()
     signing = identity.signing_key.public_key().public_bytes_raw()
+    assert identity.user_id is not None
     bundle = {
         "userId": identity.user_id,
         "publicKey": {"signing": b64url_encode(signing), "exchange": b64url_encode(identity.exchange_public)},
@@ -325,7 +350,7 @@ async def test_rate_limited_uploads_wait_out_retry_after(peers):
 
 async def test_network_errors_are_retried_until_the_deadline_then_raised_as_transport_errors():
     async with EmbeddedRelay.start() as relay:
-        service = SignalingService(lambda *a, **k: None, key_wait_s=0.3)
+        service = SignalingService(lambda *a, **k: None, KeyHolder(), key_wait_s=0.3)
         service.set_url(relay.url)
         await service.connect()
     # The relay is gone but nothing told the service (no poll loop runs here).
@@ -348,7 +373,7 @@ def test_the_seam_in_the_docstring_fits_the_service():
     assert [line.split("(")[0] for line in lines] == ["async def upload_keys", "async def fetch_bundle"]
     namespace: dict[str, Any] = {"Any": Any, "Protocol": Protocol}
     exec("class KeysApi(Protocol):\n" + textwrap.indent("\n".join(lines), "    "), namespace)
-    check_service("crypto", "signaling", SignalingService(lambda *a, **k: None), namespace["KeysApi"])
+    check_service("crypto", "signaling", SignalingService(lambda *a, **k: None, KeyHolder()), namespace["KeysApi"])
 
 
 # ---------------------------------------------------------------------------------- what is retried
@@ -365,12 +390,14 @@ def _scripted_service(script: list[Any]) -> tuple[SignalingService, list[httpx.R
             raise step
         return step
 
-    service = SignalingService(lambda *a, **k: None, key_wait_s=5.0)
+    identity = KeyHolder()
+    service = SignalingService(lambda *a, **k: None, identity, key_wait_s=5.0)
     service.set_url("http://127.0.0.1:9")
     client = RelayClient(service.url)
     client._http = httpx.AsyncClient(base_url=client.url, transport=httpx.MockTransport(answer))
     client.token = "t"
     service._client = client
+    service._session_user = identity.user_id
     service._connected.set()
     return service, seen
 

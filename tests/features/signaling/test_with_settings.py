@@ -87,7 +87,7 @@ def test_settings_and_signaling_accept_and_refuse_the_same_urls(url, without, wi
         sides["SettingsService.validate"] = _outcome(
             lambda: SettingsService(None, allow_insecure_remote=allow).validate("signaling_url", url))
     sides["SignalingService.set_url"] = _outcome(
-        lambda: SignalingService(lambda *a, **k: None).set_url(url, allow_insecure_remote=allow))
+        lambda: SignalingService(lambda *a, **k: None, None).set_url(url, allow_insecure_remote=allow))  # no identity needed
 
     assert relay[0] == ("accepted" if expected else "refused")
     for where, (verdict, value) in sides.items():
@@ -136,23 +136,26 @@ class Both:
                 await asyncio.sleep(0.005)
 
 
-async def boot_both(settings: dict[str, Any], **signaling_settings: Any) -> Both:
+async def boot_both(identities: Any, settings: dict[str, Any], **signaling_settings: Any) -> Both:
+    """Settings and signaling, with persistence and identity; signed up, so signaling connects."""
     events: list[Event] = []
     recorder = Feature(id="recorder", name="Recorder", subscribed_events=ALL_TYPES,
                        on_mount=lambda ctx: MountResult(handler=events.append))
-    app = await bootstrap([recorder, settings_pkg.feature, signaling.feature],
-                          settings={"settings": settings, "signaling": {**FAST, **signaling_settings}},
+    app = await bootstrap([recorder, *identities.features, settings_pkg.feature, signaling.feature],
+                          settings=identities.settings(settings=settings,
+                                                       signaling={**FAST, **signaling_settings}),
                           events=[MESSAGE_SEND_REQUESTED])
     assert app.bus.strict
+    await identities.sign_up(app, "Alice")
     return Both(app, events)
 
 
 @pytest.fixture
-async def both():
+async def both(identities):
     made: list[Both] = []
 
     async def factory(settings: dict[str, Any], **signaling_settings: Any) -> Both:
-        made.append(await boot_both(settings, **signaling_settings))
+        made.append(await boot_both(identities, settings, **signaling_settings))
         return made[-1]
 
     yield factory
