@@ -8,7 +8,7 @@ the recipient never learns the id to acknowledge. The relay therefore accepts on
 names the offending value's path in the refusal.
 
 Stored payloads are re-serialised as ASCII JSON (``ensure_ascii``), so every surrogate in
-them would show as a ``\\udXXX`` escape; :func:`sanitize_stored` repairs any that a store
+them would show as a ``\\ud800``-``\\udfff`` escape; :func:`sanitize_stored` repairs any that a store
 written before this check still holds, before a poll answer is assembled.
 """
 
@@ -27,7 +27,8 @@ MAX_SAFE_INTEGER = 2**53 - 1  # RFC 7493 section 2.2: integers exactly represent
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PATH_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-# A \uDXXX escape (not an escaped backslash followed by "uDXXX"), optionally with its low half.
+# A surrogate escape, \\ud800 to \\udfff (not an escaped backslash followed by "ud800"), optionally with
+# its low half.
 _SURROGATE_ESCAPE = re.compile(
     r"(?<!\\)((?:\\\\)*)(\\u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|\\u[dD][c-fC-F][0-9a-fA-F]{2})"
 )
