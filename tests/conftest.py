@@ -26,6 +26,7 @@ class Identities:
     def __init__(self, root: Path):
         self.root = root
         self._made = 0
+        self.keys: dict[str, bytes] = {}  # profile -> its database key, to log in again after a restart
 
     @property
     def features(self) -> list[Any]:
@@ -41,9 +42,21 @@ class Identities:
     async def sign_up(self, app: Any, name: str = "Alice", *, profile: str | None = None) -> str:
         """Open a fresh profile database and create its identity; the identity's user id."""
         self._made += 1
+        name_of_profile = profile or f"profile{self._made}"
+        self.keys[name_of_profile] = os.urandom(32)
         db = app.registry.mount_result("persistence").service
-        await db.open(os.urandom(32), profile or f"profile{self._made}")
+        await db.open(self.keys[name_of_profile], name_of_profile)
         return str(await app.registry.mount_result("identity").service.create(name))
+
+    async def log_in(self, app: Any, profile: str) -> str:
+        """Open ``profile`` again (in another app: a restarted kernel) and load its identity."""
+        db = app.registry.mount_result("persistence").service
+        await db.open(self.keys[profile], profile)
+        return str(await app.registry.mount_result("identity").service.load())
+
+    @staticmethod
+    def profile_of(app: Any) -> str:
+        return str(app.registry.mount_result("persistence").service.profile)
 
 
 @pytest.fixture

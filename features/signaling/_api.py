@@ -1,13 +1,43 @@
-"""What signaling needs of the identity service, checked against it at mount (a copy of the
-members of ``features/identity/api.py`` used here; features never import each other).
+"""What signaling needs of the identity and persistence services, checked against them at
+mount (copies of the members of ``features/identity/api.py`` and ``features/persistence/api.py``
+used here; features never import each other).
 
 Signaling never holds a private key: the ``/connect`` proof is signed through ``sign``."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
-__all__ = ["IdentityAPI"]
+__all__ = ["IdentityAPI", "PersistenceAPI", "TransactionAPI"]
+
+_Params = Sequence[Any] | Mapping[str, Any]
+
+
+class TransactionAPI(Protocol):
+    async def execute(self, sql: str, params: _Params = ()) -> int: ...
+
+    async def executemany(self, sql: str, rows: Iterable[_Params]) -> int: ...
+
+    async def fetchall(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]: ...
+
+    async def fetchone(self, sql: str, params: _Params = ()) -> tuple[Any, ...] | None: ...
+
+
+class PersistenceAPI(Protocol):
+    state: str
+    profile: str | None
+
+    def add_migrations(self, migrations: Iterable[Any]) -> None: ...
+
+    async def migrate(self, migrations: Iterable[Any] = ()) -> list[tuple[str, int]]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[TransactionAPI]: ...
+
+    async def execute(self, sql: str, params: _Params = ()) -> int: ...
+
+    async def fetchall(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]: ...
 
 
 class IdentityAPI(Protocol):

@@ -7,15 +7,21 @@ from typing import Any
 
 from chatkernel import FeatureContext, MountResult
 
-from ._api import IdentityAPI
+from ._api import IdentityAPI, PersistenceAPI
 
 
 async def mount(ctx: FeatureContext) -> MountResult:
+    from ._store import MIGRATIONS
     from .machine import SignalingMachine
     from .service import Backoff, SignalingService
 
     config = ctx.settings
-    service = SignalingService(ctx.emit, ctx.dependency("identity", IdentityAPI), poll_timeout_s=config.poll_timeout_s,
+    db = ctx.dependency("persistence", PersistenceAPI)
+    db.add_migrations(MIGRATIONS)
+    if db.state == "open":
+        await db.migrate()
+    service = SignalingService(ctx.emit, ctx.dependency("identity", IdentityAPI), db=db,
+                               poll_timeout_s=config.poll_timeout_s,
                                backoff=Backoff(base_s=config.backoff_base_s, cap_s=config.backoff_cap_s),
                                key_wait_s=config.key_wait_s)
     if config.url:

@@ -171,12 +171,12 @@ class SignalingMachine(Machine):
         p = _payload(bus_event)
         self.service.set_url(p["url"], allow_insecure_remote=bool(p.get("allow_insecure_remote", False)))
 
-    def queue_send(self, bus_event: Event | None = None, **_: Any) -> None:
+    async def queue_send(self, bus_event: Event | None = None, **_: Any) -> None:
         p = _payload(bus_event)
         to, message_id = p.get("to"), p.get("id")
         try:
-            self.service.enqueue(to, p.get("payload"), message_id)
-        except SignalingError as exc:
+            await self.service.submit(to, p.get("payload"), message_id)
+        except Exception as exc:  # a refusal, or the database failing: said, never raised into the machine
             self.emit(ev.MESSAGE_SEND_FAILED, {"id": message_id if isinstance(message_id, str) else None,
                                                "to": to if isinstance(to, str) else None, "reason": str(exc)})
 

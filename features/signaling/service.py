@@ -2,7 +2,8 @@
 
 The service keeps what must survive a reconnect (the acknowledged cursor, recently seen relay
 ids, unsent messages), so switching relays or riding out an outage neither loses nor duplicates
-a message. It connects as the identity feature's identity and never holds a private key: the
+a message; with the profile database (``db``) it keeps them across a kernel restart too (see
+``_store``). It connects as the identity feature's identity and never holds a private key: the
 ``/connect`` proof is signed through ``identity.sign``. The machine decides *when* to connect,
 poll and back off.
 """
@@ -25,7 +26,8 @@ from chatkernel import RingBuffer, spawn_task
 from chatkernel.relay.protocol import b64url_encode, connect_message
 
 from . import events as ev
-from ._api import IdentityAPI
+from . import _store
+from ._api import IdentityAPI, PersistenceAPI, TransactionAPI
 from .client import RelayClient, check_url
 from .errors import NoIdentityError, NotConnectedError, RelayRequestError, SignalingError
 
@@ -55,11 +57,14 @@ class Backoff:
 
 @dataclass
 class OutgoingMessage:
+    """``seq`` is its row in ``signaling_outbox`` (None: kept in memory only)."""
+
     to: str
     payload: Any
     id: str
     future: asyncio.Future[dict[str, Any]] | None = None
     attempts: int = 0
+    seq: int | None = None
 
 
 class SignalingService:
@@ -93,11 +98,18 @@ class SignalingService:
     :class:`RelayRequestError` or the network's ``httpx.TransportError``.
     """
 
-    def __init__(self, emit: Emit, identity: IdentityAPI, *, allow_insecure: bool = False,
-                 poll_timeout_s: float = 25.0, backoff: Backoff | None = None, outbox_limit: int = 10_000,
-                 seen_history: int = 4_096, key_wait_s: float = 10.0):
+    def __init__(self, emit: Emit, identity: IdentityAPI, *, db: PersistenceAPI | None = None,
+                 allow_insecure: bool = False, poll_timeout_s: float = 25.0, backoff: Backoff | None = None,
+                 outbox_limit: int = 10_000, seen_history: int = 4_096, key_wait_s: float = 10.0):
         self._emit = emit
         self.identity = identity
+        #: The profile database: with it, the cursor, the seen ids, the outbox and (when
+        #: retaining) the inbox survive a restart. None keeps them in memory only.
+        self.db = db
+        #: Keep what arrives in ``signaling_inbox`` until a consumer's transaction acknowledges it.
+        self.retain = False
+        self._restored: tuple[str | None, str] | None = None  # (profile, user id) the state was read for
+        self._cursor_url: str | None = None
         #: The user id the open session (or the last one) was made for; the relay binds it.
         self._session_user: str | None = None
         self.allow_insecure = allow_insecure
@@ -109,9 +121,11 @@ class SignalingService:
         self.received = 0
         self.duplicates = 0
         self._client: RelayClient | None = None
+        self.seen_history = seen_history
         self._seen_ring: RingBuffer[str] = RingBuffer(seen_history)
         self._seen: set[str] = set()
         self._outbox: deque[OutgoingMessage] = deque()
+        self._last_seq = 0  # the newest outbox row queued in memory
         self._outbox_limit = outbox_limit
         self._outbox_ready = asyncio.Event()
         self._connected = asyncio.Event()
@@ -178,6 +192,9 @@ class SignalingService:
         user_id, body = self.connect_body()
         if self._session_user is not None and user_id != self._session_user:
             self.forget_session()  # another identity: the last one's cursor and ids are not ours
+        await self.restore(user_id)
+        if self._cursor_url != self.url:
+            self.cursor, self._cursor_url = None, self.url  # another relay's ids mean nothing here
         client = RelayClient(self.url, allow_insecure=self.allow_insecure)
         try:
             await client.connect(body)
@@ -213,17 +230,99 @@ class SignalingService:
         }
 
     def forget_session(self, reason: str | None = None) -> None:
-        """Forget what belongs to the last identity: its cursor and seen relay ids, and (with a
-        ``reason``, at log-out) its queued sends, each failed with ``MESSAGE_SEND_FAILED``."""
-        self.cursor = None
+        """Forget what belongs to the last identity: its cursor and seen relay ids, the sends
+        kept in its database (they stay there, and are sent after its next log-in), and (with
+        a ``reason``, at log-out) the sends kept in memory only, each failed with
+        ``MESSAGE_SEND_FAILED``."""
+        self.cursor = self._cursor_url = None
+        self._restored = None
+        self._last_seq = 0
         self._forget_seen()
-        if reason is None:
-            return
-        pending, self._outbox = list(self._outbox), deque()
-        for message in pending:
+        kept, dropped = deque[OutgoingMessage](), []
+        for message in self._outbox:
+            if message.seq is not None:
+                if message.future is not None and not message.future.done():
+                    message.future.set_exception(NotConnectedError(
+                        "logged out: the message stays in the outbox and is sent after the next log-in"))
+            elif reason is None:
+                kept.append(message)
+            else:
+                dropped.append(message)
+        self._outbox = kept
+        for message in dropped:
             self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": reason})
             if message.future is not None and not message.future.done():
                 message.future.set_exception(NotConnectedError(reason))
+
+    # ------------------------------------------------------------------ the profile database
+    def _db_open(self) -> bool:
+        return self.db is not None and self.db.state == "open"
+
+    async def restore(self, user_id: str) -> None:
+        """Read what the profile database kept for ``user_id`` (once per log-in): the cursor of
+        the current relay, the seen ids, the sends the relay has not accepted (queued again, in
+        order) and, when retaining, the messages no consumer acknowledged (delivered again as
+        ``MESSAGE_RECEIVED``)."""
+        if self.db is None or not self._db_open():
+            return
+        key = (self.db.profile, user_id)
+        if self._restored == key:
+            return
+        state = dict(await self.db.fetchall("SELECT name, value FROM signaling_state"))
+        seen = [row[0] for row in await self.db.fetchall(
+            "SELECT relay_id FROM signaling_seen ORDER BY seq DESC LIMIT ?", (self.seen_history,))]
+        outbox = await self.db.fetchall("SELECT seq, id, recipient, payload FROM signaling_outbox ORDER BY seq")
+        inbox = await self.db.fetchall("SELECT relay_id, sender, ts, payload FROM signaling_inbox ORDER BY seq") \
+            if self.retain else []
+        self._restored = key
+        if state.get("cursor_url") == self.url and "cursor" in state:
+            self.cursor, self._cursor_url = state["cursor"], self.url
+        for relay_id in reversed(seen):
+            if relay_id not in self._seen:
+                self._remember(relay_id)
+        self._adopt_rows(outbox)
+        for relay_id, sender, ts, payload in inbox:
+            self._emit(ev.MESSAGE_RECEIVED, {"relay_id": relay_id, "sender": sender, "ts": int(ts),
+                                             "payload": _store.decode_payload(payload)})
+        if outbox or inbox:
+            log.info("restored %d unsent and %d unacknowledged messages", len(outbox), len(inbox))
+
+    def _adopt_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Queue outbox rows not already queued (a row is queued once, whoever read it)."""
+        queued = {m.seq for m in self._outbox if m.seq is not None}
+        for seq, message_id, to, payload in rows:
+            if int(seq) not in queued:
+                self._outbox.append(OutgoingMessage(to, _store.decode_payload(payload), message_id, seq=int(seq)))
+                self._last_seq = max(self._last_seq, int(seq))
+        if self._outbox:
+            self._outbox_ready.set()
+
+    def retain_until_acknowledged(self) -> None:
+        """Called by a consumer that stores what it receives: from now on each message is kept in
+        ``signaling_inbox`` until :meth:`acknowledge` runs in the consumer's transaction (the
+        one that stores it), and one not acknowledged is delivered again after a restart."""
+        self.retain = True
+
+    async def acknowledge(self, tx: TransactionAPI, relay_id: str) -> bool:
+        """In the consumer's transaction: the message ``relay_id`` is stored; False if it was
+        acknowledged already (then the consumer should roll back: it handled it once)."""
+        return await tx.execute("DELETE FROM signaling_inbox WHERE relay_id = ?", (relay_id,)) > 0
+
+    async def queue(self, tx: TransactionAPI, to: str, payload: Any, message_id: str) -> None:
+        """In the caller's transaction: a send written to the outbox, so it commits with the
+        caller's own rows (an envelope and the ratchet step that made it). After the commit,
+        call :meth:`wake`; a send committed just before a crash goes out after the restart."""
+        self._check_send(to, payload, message_id, required_id=True)
+        await tx.execute("INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, ?)",
+                         (message_id, to, _store.encode_payload(payload), int(time.time() * 1000)))
+
+    async def wake(self) -> None:
+        """Pick up the sends :meth:`queue` committed (in order)."""
+        if self.db is None or not self._db_open():
+            return
+        rows = await self.db.fetchall("SELECT seq, id, recipient, payload FROM signaling_outbox WHERE seq > ? "
+                                      "ORDER BY seq", (self._last_seq,))
+        self._adopt_rows(rows)
 
     async def drop_connection(self, reason: str, *, notify_relay: bool) -> None:
         self._connected.clear()
@@ -257,21 +356,40 @@ class SignalingService:
                 return str(exc)
             except httpx.HTTPError as exc:
                 return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            self._deliver(batch)
+            try:
+                await self._deliver(batch)
+            except Exception as exc:  # the database closed (log-out) or failed: store nothing, ack nothing
+                log.warning("a batch of %d messages was not stored (%s); the relay keeps it", len(batch), exc)
+                return f"the batch could not be stored: {type(exc).__name__}: {exc}"
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+    async def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        """Store the batch (when there is a database), then announce each new message; the
+        cursor moves only past what is stored, so the next poll acknowledges nothing unstored."""
+        if not batch:
+            return
+        fresh: list[dict[str, Any]] = []
+        fresh_ids: set[str] = set()
         for item in batch:
             relay_id = str(item.get("id"))
-            if relay_id in self._seen:
+            if relay_id in self._seen or relay_id in fresh_ids:
                 self.duplicates += 1
-            else:
-                self._remember(relay_id)
-                self.received += 1
-                self._emit(ev.MESSAGE_RECEIVED, {
-                    "relay_id": relay_id, "sender": item.get("from"), "ts": item.get("ts"),
-                    "payload": item.get("payload"),
-                })
-            self.cursor = relay_id
+                continue
+            fresh_ids.add(relay_id)
+            fresh.append({"relay_id": relay_id, "sender": item.get("from"), "ts": item.get("ts"),
+                          "payload": item.get("payload")})
+        cursor = str(batch[-1].get("id"))
+        if self.db is not None:
+            if not self._db_open():
+                raise NotConnectedError("the profile database is locked")
+            async with self.db.transaction() as tx:
+                await _store.save_batch(tx, fresh, cursor=cursor, url=self.url or "", retain=self.retain,
+                                        seen_history=self.seen_history)
+        for message in fresh:
+            self._remember(message["relay_id"])
+        self.cursor = cursor
+        for message in fresh:
+            self.received += 1
+            self._emit(ev.MESSAGE_RECEIVED, message)
 
     def _remember(self, relay_id: str) -> None:
         if len(self._seen_ring) == self._seen_ring.capacity:
@@ -284,23 +402,50 @@ class SignalingService:
         self._seen_ring.clear()
 
     # ------------------------------------------------------------------ sending
-    def enqueue(self, to: str, payload: Any, message_id: str | None = None) -> OutgoingMessage:
-        """Queue a message; it is sent, in order, whenever a connection is up."""
+    def _check_send(self, to: object, payload: object, message_id: object, *, required_id: bool = False) -> None:
         if not isinstance(to, str) or not to:
             raise SignalingError(f"recipient must be a user id, got {to!r}")
-        if message_id is not None and (not isinstance(message_id, str) or not message_id):
+        if (message_id is not None or required_id) and (not isinstance(message_id, str) or not message_id):
             raise SignalingError(f"message id must be a non-empty str, got {message_id!r}")
         if len(self._outbox) >= self._outbox_limit:
             raise SignalingError(f"the outbox is full ({self._outbox_limit} messages)")
+        try:
+            _store.encode_payload(payload)
+        except (TypeError, ValueError) as exc:
+            raise SignalingError(f"the payload is not JSON: {exc}") from None
+
+    def enqueue(self, to: str, payload: Any, message_id: str | None = None) -> OutgoingMessage:
+        """Queue a message in memory; it is sent, in order, whenever a connection is up. It does
+        not survive a restart: :meth:`submit` (or :meth:`queue` in a transaction) does."""
+        self._check_send(to, payload, message_id)
         message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
                                   asyncio.get_running_loop().create_future())
         self._outbox.append(message)
         self._outbox_ready.set()
         return message
 
+    async def submit(self, to: str, payload: Any, message_id: str | None = None) -> OutgoingMessage:
+        """Queue a message, in the outbox table when the profile database is open (so it is
+        sent after a restart too), else in memory (:meth:`enqueue`)."""
+        if self.db is None or not self._db_open():
+            return self.enqueue(to, payload, message_id)
+        self._check_send(to, payload, message_id)
+        message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
+                                  asyncio.get_running_loop().create_future())
+        async with self.db.transaction() as tx:
+            await self.queue(tx, message.to, payload, message.id)
+            row = await tx.fetchone("SELECT seq FROM signaling_outbox WHERE id = ?", (message.id,))
+        assert row is not None
+        message.seq = int(row[0])
+        await self.wake()  # queues the rows committed before this one, then this one
+        queued = next((m for m in self._outbox if m.seq == message.seq), None)
+        if queued is not None:
+            queued.future = message.future
+        return message
+
     async def send(self, to: str, payload: Any, *, message_id: str | None = None) -> dict[str, Any]:
         """Send and wait for the relay to accept: ``{id, relayId, duplicate}``."""
-        message = self.enqueue(to, payload, message_id)
+        message = await self.submit(to, payload, message_id)
         assert message.future is not None
         return await message.future
 
@@ -328,19 +473,26 @@ class SignalingService:
                 if exc.transient:
                     await asyncio.sleep(exc.retry_after or Backoff(attempt=message.attempts - 1).next_delay())
                     continue
-                self._pop(message)
+                await self._pop(message)
                 self._finish(message, error=exc)
                 continue
             except httpx.HTTPError:
                 await asyncio.sleep(Backoff(attempt=min(message.attempts, 8) - 1).next_delay())
                 continue
-            self._pop(message)
+            await self._pop(message)
             self._finish(message, result=result)
 
-    def _pop(self, message: OutgoingMessage) -> None:
-        """Take ``message`` off the outbox, unless a log-out emptied it meanwhile."""
+    async def _pop(self, message: OutgoingMessage) -> None:
+        """Take ``message`` off the outbox (and its row off the table), unless a log-out
+        emptied it meanwhile. If the row cannot be deleted (the database closed), the message
+        goes again after the next log-in and the relay answers it as a duplicate."""
         if self._outbox and self._outbox[0] is message:
             self._outbox.popleft()
+        if message.seq is not None and self.db is not None and self._db_open():
+            try:
+                await self.db.execute("DELETE FROM signaling_outbox WHERE seq = ?", (message.seq,))
+            except Exception as exc:
+                log.info("sent message %s stays in the outbox (%s); its resend will be a duplicate", message.id, exc)
 
     def _finish(self, message: OutgoingMessage, *, result: dict[str, Any] | None = None,
                 error: RelayRequestError | None = None) -> None:

@@ -10,7 +10,7 @@ import pytest
 from chatkernel.relay.protocol import b64url_encode, signed_prekey_message
 
 import features.signaling as signaling
-from features.signaling._api import IdentityAPI
+from features.signaling._api import IdentityAPI, PersistenceAPI
 from features.signaling.client import RelayClient
 from features.signaling.errors import NoIdentityError, RelayRequestError
 
@@ -35,9 +35,9 @@ async def test_the_relay_binds_the_identity_and_serves_its_public_keys(relay, pe
     assert served["publicKey"] == {"signing": b64url_encode(signing), "exchange": b64url_encode(exchange)}
 
 
-def test_signaling_requires_the_identity_members_it_uses():
-    assert list(signaling.feature.dependencies) == ["identity"]
-    assert signaling.feature.requires == {"identity": IdentityAPI}
+def test_signaling_requires_the_identity_and_persistence_members_it_uses():
+    assert list(signaling.feature.dependencies) == ["persistence", "identity"]
+    assert signaling.feature.requires == {"persistence": PersistenceAPI, "identity": IdentityAPI}
     assert {"IDENTITY_LOADED", "IDENTITY_CREATED", "IDENTITY_FORGOTTEN"} <= set(signaling.feature.subscribed_events)
 
 
