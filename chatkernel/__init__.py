@@ -42,7 +42,7 @@ from ._events import (
 )
 from ._feature import Feature, MountResult
 from ._files import write_atomic
-from ._fire import fire
+from ._fire import fire, forwarder
 from ._graph import DependencyGraph, GraphNode, Mermaid
 from ._inspection import InspectionRecord
 from ._logging import configure_logging
@@ -125,6 +125,7 @@ __all__ = [
     "discover_features",
     "feature_metric",
     "fire",
+    "forwarder",
     "is_loopback_host",
     "load_feature",
     "load_kernel_config",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatkernel import FeatureContext, MountResult
+from chatkernel import FeatureContext, MountResult, forwarder
 
 from ._api import IdentityAPI, PersistenceAPI
 
@@ -21,12 +21,7 @@ async def mount(ctx: FeatureContext) -> MountResult:
     identity = ctx.dependency("identity", IdentityAPI)
     service = AuthService(ctx.settings, persistence, identity, start_task=ctx.start_task, logger=ctx.logger)
     actor = await ctx.spawn(AuthMachine(service))
-
-    def listener(name: str, info: dict[str, Any]) -> None:
-        if actor.running:
-            actor.send(name, **info)
-
-    service.listener = listener
+    service.listener = forwarder(actor)
     ctx.start_task(service.check_session(), name="auth:check-session")
     return MountResult(actor=actor, service=service)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatkernel import FeatureContext, MountResult
+from chatkernel import FeatureContext, MountResult, forwarder
 
 from ._api import IdentityAPI, PersistenceAPI
 
@@ -21,12 +21,7 @@ async def mount(ctx: FeatureContext) -> MountResult:
         await db.migrate()
     service = CryptoService(db, identity, ctx.settings, ctx.emit, logger=ctx.logger)
     actor = await ctx.spawn(CryptoMachine(service))
-
-    def listener(name: str, info: dict[str, Any]) -> None:
-        if actor.running:
-            actor.send(name, **info)
-
-    service.listener = listener
+    service.listener = forwarder(actor)
     return MountResult(actor=actor, service=service)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatkernel import FeatureContext, MountResult
+from chatkernel import FeatureContext, MountResult, forwarder
 
 from ._api import PersistenceAPI
 
@@ -17,12 +17,7 @@ async def mount(ctx: FeatureContext) -> MountResult:
 
     service = IdentityService(ctx.dependency("persistence", PersistenceAPI), ctx.settings)
     actor = await ctx.spawn(IdentityMachine(service))
-
-    def listener(name: str, info: dict[str, Any]) -> None:
-        if actor.running:
-            actor.send(name, **info)
-
-    service.listener = listener
+    service.listener = forwarder(actor)
     return MountResult(actor=actor, service=service)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatkernel import FeatureContext, MountResult
+from chatkernel import FeatureContext, MountResult, forwarder
 
 
 async def mount(ctx: FeatureContext) -> MountResult:
@@ -15,12 +15,7 @@ async def mount(ctx: FeatureContext) -> MountResult:
 
     service = PersistenceService(ctx.settings)
     actor = await ctx.spawn(PersistenceMachine(service))
-
-    def listener(name: str, info: dict[str, Any]) -> None:
-        if actor.running:
-            actor.send(name, **info)
-
-    service.listener = listener
+    service.listener = forwarder(actor)
     return MountResult(actor=actor, service=service)
 
 
