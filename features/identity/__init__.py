@@ -9,6 +9,11 @@ copies into its own folder. The pure parts are private modules: ``_safety`` (lib
 60-digit safety number), ``_record`` (the identity record), ``_invite`` (invite strings and the
 bundle check), ``_qr`` (an invite as SVG), ``_trust`` (a contact's pinned key), ``_contact``
 (a contact as stored).
+
+User ids are derived from the public keys, so other keys presented for a known contact are never
+theirs: ``KEY_CHANGED`` blocks sending until the user dismisses the alert, and nothing re-pins
+such keys. A new key means a new user id (a new contact, from a new invite); signed key-rotation
+records are not implemented.
 """
 
 from chatkernel import Feature

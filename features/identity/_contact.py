@@ -2,9 +2,11 @@
 
 A contact comes from an invite, which carries the user id, both public keys and a relay URL but
 no display name and no binding signature, so the stored public record is exactly the invite's
-content (or from a key bundle seen first, through ``observe_key``: then without a relay URL). ``keys`` are the pinned keys (those safety numbers are computed from); ``pending`` the
-keys of an unaccepted change. Reading a row checks that the keys match the trust record's
-fingerprints, so a damaged or edited row is refused instead of trusted.
+content (or from a key bundle seen first, through ``observe_key``: then without a relay URL).
+``keys`` are the pinned keys (those safety numbers are computed from); ``pending`` the other keys
+last presented for this user id, kept (not only their fingerprint) so that ``accepted`` checks
+what they derive instead of assuming it. Reading a row checks that the keys match the trust
+record's fingerprints, so a damaged or edited row is refused instead of trusted.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chatkernel.relay.protocol import b64url_decode, b64url_encode
+from chatkernel.relay.protocol import b64url_decode, b64url_encode, derive_user_id
 
 from ._record import identity_fingerprint
 from ._trust import ContactTrust
-from .errors import IdentityFormatError
+from .errors import ForgedKeyError, IdentityFormatError
 
 __all__ = ["Contact", "Keys"]
 
@@ -81,11 +83,21 @@ class Contact:
         return replace(self, trust=trust, pending=keys), change.payload()
 
     def accepted(self, fingerprint: str | None = None) -> Contact:
-        """The pending keys pinned; ``fingerprint`` (the one the user was shown) defaults to the pending one."""
+        """The pending keys pinned; ``fingerprint`` (the one the user was shown) defaults to the pending one.
+
+        Refused (:class:`ForgedKeyError`) unless the pending keys derive this user id: keys that
+        derive another id cannot be this contact's, whatever the user is told to click."""
         seen = fingerprint if fingerprint is not None else (self.trust.pending or self.trust.pinned)
         trust = self.trust.accept(seen)
         assert self.pending is not None
+        derived = derive_user_id(*self.pending)
+        if derived != self.user_id:
+            raise ForgedKeyError(self.user_id, identity_fingerprint(*self.pending).hex(), derived)
         return replace(self, keys=self.pending, trust=trust, pending=None)
+
+    def dismissed(self, fingerprint: str | None = None) -> Contact:
+        """The pinned keys kept and the pending ones dropped (``fingerprint``, if given, must be theirs)."""
+        return replace(self, trust=self.trust.dismiss(fingerprint), pending=None)
 
     def verified(self, fingerprint: str | None = None) -> Contact:
         seen = fingerprint if fingerprint is not None else self.fingerprint

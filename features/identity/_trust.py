@@ -2,9 +2,14 @@
 
 The first key seen for a contact is pinned. A different key later is not silently taken: the
 contact becomes ``changed``, sending to them is blocked, and a :class:`KeyChange` (the
-KEY_CHANGED payload) says so, until the user accepts the new key, which re-pins it. Accepting
-names the fingerprint the user was shown, so a key that changed again meanwhile is not accepted
-blind. Comparing safety numbers marks the pin ``verified``; a change clears it.
+KEY_CHANGED payload) says so, until the user dismisses the alert: the pin stays, sending is
+unblocked, and that key shown again alerts again. User ids are derived from their keys, so other
+keys for a known id are never this contact's: a new key means a new user id (a new contact, from
+a new invite); signed key-rotation records are not implemented. ``accept`` (re-pin the pending
+key) only compares fingerprints; the contact record, which holds the keys, refuses it unless they
+derive the id. Deciding names the fingerprint the user was shown, so a key that changed again
+meanwhile is not decided blind. Comparing safety numbers marks the pin ``verified``; a change
+clears it (a dismissed contact is ``pinned`` again: compare the numbers again to verify).
 
 No I/O and no clock: each transition returns a new frozen record, so the machine that owns it
 decides when to store it and when to emit.
@@ -99,7 +104,8 @@ class ContactTrust:
         return (replace(self, status="changed", pending=seen), KeyChange(self.user_id, self.pinned, seen))
 
     def accept(self, fingerprint: bytes | str) -> ContactTrust:
-        """Re-pin the pending key the user accepted (it must be the one they were shown)."""
+        """Re-pin the pending key the user accepted (it must be the one they were shown). Only
+        fingerprints are here: whether those keys derive the user id is the contact record's check."""
         seen = _fingerprint(fingerprint, "fingerprint")
         if self.pending is None:
             raise AcceptError(f"{self.user_id}'s key has not changed: nothing to accept", user_id=self.user_id)
@@ -108,11 +114,22 @@ class ContactTrust:
                               "current one", user_id=self.user_id)
         return ContactTrust(self.user_id, self.pending)
 
+    def dismiss(self, fingerprint: bytes | str | None = None) -> ContactTrust:
+        """Keep the pinned key and drop the pending one (``fingerprint``, if given, must be it):
+        sending is allowed again, and that key shown again is a new change."""
+        if self.pending is None:
+            raise AcceptError(f"{self.user_id}'s key has not changed: nothing to dismiss", user_id=self.user_id)
+        seen = _fingerprint(fingerprint, "fingerprint") if fingerprint is not None else self.pending
+        if not _same(seen, self.pending):
+            raise AcceptError(f"{self.user_id}'s pending key is {self.pending}, not {seen}: show the user the "
+                              "current one", user_id=self.user_id)
+        return ContactTrust(self.user_id, self.pinned)
+
     def mark_verified(self, fingerprint: bytes | str) -> ContactTrust:
         """The user compared safety numbers for this key; only the pinned, unchanged key can be verified."""
         seen = _fingerprint(fingerprint, "fingerprint")
         if self.status == "changed":
-            raise AcceptError(f"{self.user_id}'s key changed: accept or refuse it before verifying",
+            raise AcceptError(f"other keys were presented for {self.user_id}: dismiss the alert before verifying",
                               user_id=self.user_id)
         if not _same(seen, self.pinned):
             raise AcceptError(f"{seen} is not {self.user_id}'s pinned key", user_id=self.user_id)

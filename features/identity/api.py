@@ -66,10 +66,15 @@ class IdentityAPI(Protocol):
 
     async def observe_key(self, user_id: str, signing_pub: bytes, exchange_pub: bytes) -> str:
         """Check a contact's keys against the pinned ones: ``"pinned"``, ``"verified"`` or
-        ``"changed"`` (then ``KEY_CHANGED`` is emitted and sending is blocked until accepted)."""
+        ``"changed"`` (other keys: ``KEY_CHANGED`` is emitted and sending is blocked until the
+        alert is dismissed; those keys are never pinned)."""
 
     async def accept_key(self, user_id: str) -> None:
-        """The user accepts a contact's changed key: re-pin it, unblock sending."""
+        """Re-pin a contact's pending keys, only if they derive the user id; otherwise (in
+        practice always: user ids are derived from their keys) refused with ``ForgedKeyError``."""
+
+    async def dismiss_key_change(self, user_id: str) -> None:
+        """Dismiss the alert about other keys for a contact: the pin stays, sending is unblocked."""
 
     def sending_allowed(self, user_id: str) -> bool: ...
 

@@ -21,8 +21,9 @@
     │   ├── SelfContactError          the invite (or key) is this identity's own
     │   └── UserIdMismatchError       first-seen keys that do not derive the user id they came for (derived)
     └── TrustError                a trust-on-first-use rule (user_id)
-        ├── SendingBlockedError       the contact's key changed and the change is not accepted (pinned, pending)
-        └── AcceptError               accept() with nothing pending, or a fingerprint other than the pending one
+        ├── SendingBlockedError       other keys presented for the contact, alert not dismissed (pinned, pending)
+        └── AcceptError               accept or dismiss with nothing pending, or a fingerprint other than the pending one
+            └── ForgedKeyError            accept() of keys not deriving the contact's user id (fingerprint, derived)
 
 Fingerprints in errors are lower-case hex of public-key hashes: nothing secret, safe to log.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "BundleMismatchError",
     "ContactError",
     "DisplayNameError",
+    "ForgedKeyError",
     "IdentityError",
     "IdentityExistsError",
     "IdentityFormatError",
@@ -188,11 +190,27 @@ class TrustError(IdentityError):
 
 class SendingBlockedError(TrustError):
     def __init__(self, user_id: str, pinned: str, pending: str):
-        super().__init__(f"{user_id}'s key changed ({pinned} -> {pending}); accept the new key before sending",
-                         user_id=user_id)
+        super().__init__(f"other keys ({pending}) were presented for {user_id} (pinned {pinned}); sending is "
+                         "blocked until the alert is dismissed", user_id=user_id)
         self.pinned = pinned
         self.pending = pending
 
 
 class AcceptError(TrustError):
     pass
+
+
+class ForgedKeyError(AcceptError):
+    """Keys presented for a known contact that do not derive their user id: never pinned.
+
+    A user id is derived from its keys (``derive_user_id``), so keys that derive another id
+    cannot be this contact's: something else (a forger, a relay substituting keys) presented
+    them. ``fingerprint`` is theirs, ``derived`` the id they do derive."""
+
+    def __init__(self, user_id: str, fingerprint: str, derived: str):
+        super().__init__(f"the keys presented for {user_id} (fingerprint {fingerprint}) do not derive that user id "
+                         f"(they derive {derived}), so they cannot be this contact's keys: refusing to pin them "
+                         "(dismiss the alert to keep the pinned key). A contact who made new keys has a new user "
+                         "id: add their new invite", user_id=user_id)
+        self.fingerprint = fingerprint
+        self.derived = derived

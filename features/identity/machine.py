@@ -5,11 +5,13 @@ creating or loading; ``ready``: the identity is in memory; ``none``: the open pr
 identity yet (sign-up creates one); ``error``: loading failed, the stored record is untouched.
 
 As with persistence, the service does the work and reports each step (LOADING, LOADED, MISSING,
-FAILED, FORGOTTEN; PINNED, CHANGED, ACCEPTED, VERIFIED for contacts) through its listener, and
-the machine records it and says it on the bus. That way round the private keys never travel as
-an event or sit in a mailbox, where inspection and snapshots would see them. It hears
-PERSISTENCE_LOCKED (the keys are forgotten) and SIGNALING_URL_CHANGED (the app's
-``allow_insecure_remote`` switch); VERIFY and FORGET are the UI's commands.
+FAILED, FORGOTTEN; PINNED, CHANGED, DISMISSED, ACCEPTED, VERIFIED for contacts) through its
+listener, and the machine records it and says it on the bus. That way round the private keys
+never travel as an event or sit in a mailbox, where inspection and snapshots would see them. It
+hears PERSISTENCE_LOCKED (the keys are forgotten) and SIGNALING_URL_CHANGED (the app's
+``allow_insecure_remote`` switch); VERIFY, DISMISS and FORGET are the UI's commands. There is no
+ACCEPT command: other keys for a known contact cannot derive their user id, so the one answer to
+KEY_CHANGED is DISMISS (the pin stays); a contact with new keys has a new id and a new invite.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class IdentityMachine(Machine):
     PINNED = ready.to(None, on="pinned")
     CHANGED = ready.to(None, on="changed")
     ACCEPTED = ready.to(None, on="accepted")
+    DISMISSED = ready.to(None, on="dismissed")
     VERIFIED = ready.to(None, on="verified")
     VERIFY = ready.to(None, on="request_verify")
+    DISMISS = ready.to(None, on="request_dismiss")
     # the service may hold keys in any state (a report still queued): always ask it to forget
     FORGET = (absent.to(None, on="request_forget") | loading.to(None, on="request_forget") | ready.to(None, on="request_forget")
               | none.to(None, on="request_forget") | error.to(None, on="request_forget"))
@@ -94,6 +98,10 @@ class IdentityMachine(Machine):
     def accepted(self, user_id: str = "", fingerprint: str = "", **_: Any) -> None:
         self.emit(ev.KEY_ACCEPTED, {"user_id": user_id, "fingerprint": fingerprint})
 
+    def dismissed(self, user_id: str = "", fingerprint: str = "", dismissed_fingerprint: str = "", **_: Any) -> None:
+        self.emit(ev.KEY_CHANGE_DISMISSED, {"user_id": user_id, "fingerprint": fingerprint,
+                                            "dismissed_fingerprint": dismissed_fingerprint})
+
     def verified(self, user_id: str = "", fingerprint: str = "", **_: Any) -> None:
         self.emit(ev.CONTACT_VERIFIED, {"user_id": user_id, "fingerprint": fingerprint})
 
@@ -115,3 +123,13 @@ class IdentityMachine(Machine):
             await self.service.mark_verified(user_id, fingerprint=fingerprint)
         except IdentityError as exc:  # shown by the UI; the contact is unchanged
             self.last_error = {"operation": "verify", "kind": type(exc).__name__, "reason": str(exc)}
+
+    def request_dismiss(self, user_id: str = "", fingerprint: str | None = None, **_: Any) -> None:
+        """Dismissing writes to the database: in its own task, not in this step."""
+        spawn_task(self._dismiss(user_id, fingerprint), name="identity-dismiss")
+
+    async def _dismiss(self, user_id: str, fingerprint: str | None) -> None:
+        try:
+            await self.service.dismiss_key_change(user_id, fingerprint=fingerprint)
+        except IdentityError as exc:  # shown by the UI; the contact is unchanged
+            self.last_error = {"operation": "dismiss", "kind": type(exc).__name__, "reason": str(exc)}

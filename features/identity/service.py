@@ -6,6 +6,12 @@ Everyone else signs and exchanges through it. Contacts are pinned on first use a
 memory while the identity is loaded, so ``sending_allowed`` and ``safety_number`` need no I/O.
 Lifecycle and trust changes are reported to ``listener`` (the feature's machine), which turns
 them into events: the service never emits itself, and nothing it reports carries a secret.
+
+Key changes: a user id is derived from its keys, so other keys for a known contact can never be
+theirs; they are announced (``KEY_CHANGED``, sending blocked) so the user learns that something
+tried to speak as this contact, and the user dismisses the alert, keeping the pin. A new key
+means a new user id: a new contact, from a new invite (signed key-rotation records are not
+implemented).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ._safety import safety_number
 from ._schema import CONTACTS, LOCAL, MIGRATIONS
 from ._trust import ContactTrust
 from .errors import (
+    ForgedKeyError,
     IdentityExistsError,
     KeyFormatError,
     NoIdentityError,
@@ -248,11 +255,13 @@ class IdentityService:
         return contact
 
     async def observe_key(self, user_id: str, signing_pub: bytes, exchange_pub: bytes) -> str:
-        """``"pinned"``, ``"verified"`` or ``"changed"``; a new key is recorded and announced.
+        """``"pinned"``, ``"verified"`` or ``"changed"``; other keys are recorded and announced.
 
         Someone never seen is pinned on first use (crypto meets them in a key bundle or a first
         message), but only with keys that derive their user id: that id commits to the keys,
-        so the relay cannot substitute others at first contact either."""
+        so the relay cannot substitute others at first contact either. Other keys for a known
+        contact are never pinned: the contact becomes ``changed`` (``KEY_CHANGED``, sending
+        blocked) until the user dismisses the alert (:meth:`dismiss_key_change`)."""
         keys = (_raw_key(signing_pub, "signing key"), _raw_key(exchange_pub, "exchange key"))
         me = self._require("check a contact's key")
         if user_id == me.user_id:
@@ -270,19 +279,46 @@ class IdentityService:
         updated, change = contact.observed(keys)
         if change is not None:
             await self._store(updated)
-            log.warning("contact %s presented another key (%s, pinned %s): sending blocked until accepted",
-                        contact.user_id, change["new_fingerprint"], change["old_fingerprint"])
+            log.warning("contact %s presented another key (%s, pinned %s): sending blocked until the alert is "
+                        "dismissed", contact.user_id, change["new_fingerprint"], change["old_fingerprint"])
             self._notify("CHANGED", **change)
         return updated
 
     async def accept_key(self, user_id: str, *, fingerprint: str | None = None) -> None:
-        """Re-pin the contact's changed key and unblock sending; ``fingerprint``, if given, must be
-        the pending one (the one the user was shown)."""
+        """Re-pin the contact's pending keys and unblock sending, only if they derive the user id;
+        ``fingerprint``, if given, must be the pending one (the one the user was shown).
+
+        Keys that derive another id cannot be this contact's and are refused
+        (:class:`~features.identity.errors.ForgedKeyError`): nothing is re-pinned, the alert
+        stays until :meth:`dismiss_key_change`. Every pin this service makes derives its id and
+        two key pairs deriving one id would be a 160-bit hash collision, so in practice this
+        always refuses: it can only succeed for a stored pin that does not derive its id (a row
+        some other code wrote), which the deriving keys then replace."""
         async with self._lock:
-            contact = self._contact(user_id).accepted(fingerprint)
+            contact = self._contact(user_id)
+            try:
+                contact = contact.accepted(fingerprint)
+            except ForgedKeyError:
+                log.warning("contact %s: refused to pin keys %s, which do not derive the user id", user_id,
+                            contact.trust.pending)
+                raise
             await self._store(contact)
         log.info("contact %s: the new key %s was accepted", user_id, contact.fingerprint)
         self._notify("ACCEPTED", user_id=user_id, fingerprint=contact.fingerprint)
+
+    async def dismiss_key_change(self, user_id: str, *, fingerprint: str | None = None) -> None:
+        """Dismiss the alert about other keys presented for the contact: the pin stays, the
+        pending keys are dropped and sending is unblocked (``KEY_CHANGE_DISMISSED``); those keys
+        presented again alert again. ``fingerprint``, if given, must be the pending one."""
+        async with self._lock:
+            known = self._contact(user_id)
+            contact = known.dismissed(fingerprint)
+            await self._store(contact)
+        assert known.trust.pending is not None
+        log.info("contact %s: the alert about keys %s was dismissed; the pin %s stays", user_id,
+                 known.trust.pending, contact.fingerprint)
+        self._notify("DISMISSED", user_id=user_id, fingerprint=contact.fingerprint,
+                     dismissed_fingerprint=known.trust.pending)
 
     async def mark_verified(self, user_id: str, *, fingerprint: str | None = None) -> None:
         """The user compared safety numbers for the pinned key (``fingerprint`` defaults to it)."""
@@ -292,7 +328,7 @@ class IdentityService:
         self._notify("VERIFIED", user_id=user_id, fingerprint=contact.fingerprint)
 
     def sending_allowed(self, user_id: str) -> bool:
-        """False while a contact's key change is unaccepted (and with no identity loaded).
+        """False while an alert about other keys for the contact is not dismissed (and with no identity loaded).
         Someone never seen has no pin to contradict: crypto's first contact goes through
         :meth:`observe_key`, which pins them."""
         if self._identity is None:

@@ -1,8 +1,10 @@
 """The identity feature's widgets: the local identity's card and a contact's safety number.
 
 Both read the service and redraw when the machine moves (inspection stream) or the feature
-speaks (its events); the one action, "Mark verified", goes through :func:`chatkernel.fire` to
-the actor, which calls the service. Every shown string is escaped (display names are typed by
+speaks (its events); the actions, "Mark verified" and, after KEY_CHANGED, "Dismiss alert" (keep
+the pinned key: other keys cannot be this contact's), go through :func:`chatkernel.fire` to the
+actor, which calls the service. There is no "accept": a contact's new keys come with a new user
+id and a new invite. Every shown string is escaped (display names are typed by
 people) and colours come from JupyterLab's CSS variables, so both read in light and dark themes.
 The QR code keeps its own white background (see ``_qr``).
 """
@@ -98,7 +100,8 @@ class IdentityCard(_View):
 
 
 class SafetyNumberView(_View):
-    """A contact's 60-digit safety number in 12 groups of 5, their trust status and "Mark verified"."""
+    """A contact's 60-digit safety number in 12 groups of 5, their trust status, "Mark verified"
+    and, while other keys presented for them block sending, "Dismiss alert"."""
 
     def __init__(self, source: Any, user_id: str, **kwargs: Any):
         self.user_id = user_id
@@ -107,11 +110,15 @@ class SafetyNumberView(_View):
         self.verify_button = widgets.Button(description="Mark verified", icon="check",
                                             tooltip="Only after comparing all 60 digits with your contact")
         self.verify_button.on_click(lambda _: self.verify())
+        self.dismiss_button = widgets.Button(description="Dismiss alert", icon="times",
+                                             tooltip="Keep the pinned key: the other keys cannot be this contact's")
+        self.dismiss_button.on_click(lambda _: self.dismiss())
         self.rows: dict[str, str] = {}
         self.groups: list[str] = []
         self._shown: str | None = None  # the fingerprint the shown number belongs to
         self._cache: tuple[str, str] | None = None
-        super().__init__(children=[self.info, self.number, self.verify_button], **kwargs)
+        super().__init__(children=[self.info, self.number, widgets.HBox([self.verify_button, self.dismiss_button])],
+                         **kwargs)
         self.add_class("chatkernel-safety-number")
         self._follow(feature_actor(source, "identity", "SafetyNumberView"))
         self.refresh()
@@ -120,6 +127,11 @@ class SafetyNumberView(_View):
         """Mark the contact verified for the key whose number is on screen (refused if it changed)."""
         if self._shown is not None:
             fire(self.actor, "VERIFY", user_id=self.user_id, fingerprint=self._shown)
+
+    def dismiss(self) -> None:
+        """Dismiss the alert about other keys for the contact: the pinned key (the number on screen) stays."""
+        if self.rows.get("Status") == "changed":
+            fire(self.actor, "DISMISS", user_id=self.user_id)
 
     def _number(self, fingerprint: str) -> str:
         if self._cache is None or self._cache[0] != fingerprint:
@@ -132,12 +144,14 @@ class SafetyNumberView(_View):
         except IdentityError as exc:
             self.rows, self.groups, self._shown = {"Contact": self.user_id, "Error": str(exc)}, [], None
             self.info.value, self.number.value = _kv(self.rows, {"Error": _STATUS["changed"]}), ""
-            self.verify_button.disabled = True
+            self.verify_button.disabled = self.dismiss_button.disabled = True
             return
         status = contact["status"]
         self.rows = {"Contact": contact["name"] or contact["userId"], "User id": contact["userId"], "Status": status}
         if status == "changed":
-            self.rows["Note"] = "their key changed: accept the new key before comparing numbers"
+            self.rows["Note"] = ("other keys were presented for this contact: they cannot be theirs (a user id is "
+                                 "derived from its keys), so sending is blocked; dismiss the alert to keep the "
+                                 "pinned key. A contact with new keys has a new user id: add their new invite")
         self._shown = contact["fingerprint"]
         self.groups = format_safety_number(self._number(contact["fingerprint"])).split()
         lines = [" ".join(self.groups[i:i + 4]) for i in range(0, 12, 4)]
@@ -146,6 +160,7 @@ class SafetyNumberView(_View):
                              f"color:{_TEXT};border:1px solid {_BORDER};padding:0.5em 1em;display:inline-block'>"
                              + "\n".join(escape(line) for line in lines) + "</pre>")
         self.verify_button.disabled = status != "pinned"
+        self.dismiss_button.disabled = status != "changed"
 
     def __repr__(self) -> str:
         return f"SafetyNumberView(user_id={self.user_id!r}, status={self.rows.get('Status')!r})"

@@ -28,19 +28,22 @@ def test_contract():
     assert f.requires["persistence"] is PersistenceAPI
     assert f.subscribed_events == ("PERSISTENCE_LOCKED", "SIGNALING_URL_CHANGED")
     assert f.emitted_types == ("IDENTITY_CREATED", "IDENTITY_LOADED", "IDENTITY_FORGOTTEN", "IDENTITY_ERROR",
-                               "CONTACT_PINNED", "CONTACT_VERIFIED", "KEY_CHANGED", "KEY_ACCEPTED")
+                               "CONTACT_PINNED", "CONTACT_VERIFIED", "KEY_CHANGED", "KEY_ACCEPTED",
+                               "KEY_CHANGE_DISMISSED")
     assert ev.EMITTED == f.emitted_events
     assert list(f.ui) == ["IdentityCard", "SafetyNumberView"] and f.on_unmount is not None
     assert dataclasses.asdict(f.settings) == {"allow_insecure_remote": False} and f.settings == IdentityConfig()
     assert dict(ev.KEY_CHANGED.fields) == {"user_id": str, "old_fingerprint": str, "new_fingerprint": str}
     assert ev.KEY_CHANGED.priority.name == "HIGH" and ev.KEY_ACCEPTED.priority.name == "HIGH"
+    assert dict(ev.KEY_CHANGE_DISMISSED.fields) == {"user_id": str, "fingerprint": str, "dismissed_fingerprint": str}
+    assert ev.KEY_CHANGE_DISMISSED.priority.name == "HIGH"
 
 
 def test_no_event_field_could_carry_a_key():
     """Every field is a user id, a name, a fingerprint or an error's words: nothing is bytes."""
     for spec in ev.EMITTED:
         assert set(spec.fields) <= {"user_id", "display_name", "old_fingerprint", "new_fingerprint", "fingerprint",
-                                    "operation", "kind", "reason"}, spec.type
+                                    "dismissed_fingerprint", "operation", "kind", "reason"}, spec.type
 
 
 def test_the_published_protocol_matches_the_service():

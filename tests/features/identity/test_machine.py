@@ -20,7 +20,7 @@ FP = "0" * 64
 
 
 class FakeService:
-    """What the machine calls on the service: forget, mark_verified, allow_insecure_remote."""
+    """What the machine calls on the service: forget, mark_verified, dismiss_key_change, allow_insecure_remote."""
 
     def __init__(self) -> None:
         self.listener: Any = None
@@ -35,6 +35,12 @@ class FakeService:
         self.calls.append(("mark_verified", (user_id, fingerprint)))
         if user_id != UID:
             raise UnknownContactError(user_id)
+
+    async def dismiss_key_change(self, user_id: str, *, fingerprint: str | None = None) -> None:
+        self.calls.append(("dismiss_key_change", (user_id, fingerprint)))
+        if user_id != UID:
+            raise UnknownContactError(user_id)
+        self.listener("DISMISSED", {"user_id": UID, "fingerprint": FP, "dismissed_fingerprint": "1" * 64})
 
 
 @pytest.fixture
@@ -97,12 +103,16 @@ async def test_contact_reports_are_said_only_when_ready(harness):
     actor.send("LOADED", user_id=UID, display_name="Alice", created=False)
     actor.send("PINNED", user_id=UID)
     actor.send("CHANGED", user_id=UID, old_fingerprint=FP, new_fingerprint="1" * 64)
+    actor.send("DISMISSED", user_id=UID, fingerprint=FP, dismissed_fingerprint="1" * 64)
     actor.send("ACCEPTED", user_id=UID, fingerprint="1" * 64)
     actor.send("VERIFIED", user_id=UID, fingerprint="1" * 64)
     await settle()
     assert actor.state == ["ready"]
-    assert [e.type for e in events] == ["IDENTITY_LOADED", "CONTACT_PINNED", "KEY_CHANGED", "KEY_ACCEPTED",
-                                        "CONTACT_VERIFIED"]
+    assert [e.type for e in events] == ["IDENTITY_LOADED", "CONTACT_PINNED", "KEY_CHANGED", "KEY_CHANGE_DISMISSED",
+                                        "KEY_ACCEPTED", "CONTACT_VERIFIED"]
+    dismissed = next(e for e in events if e.type == "KEY_CHANGE_DISMISSED")
+    assert dict(dismissed.payload) == {"user_id": UID, "fingerprint": FP, "dismissed_fingerprint": "1" * 64}
+    assert dismissed.priority.name == "HIGH"
     assert next(e for e in events if e.type == "KEY_CHANGED").priority.name == "HIGH"
 
 
@@ -114,6 +124,22 @@ async def test_verify_goes_to_the_service_and_a_refusal_is_recorded(harness):
     actor.send("VERIFY", user_id="b" * 32, fingerprint=FP)
     await settle()
     assert ("mark_verified", (UID, FP)) in service.calls and ("mark_verified", ("b" * 32, FP)) in service.calls
+    assert actor.machine.last_error["kind"] == "UnknownContactError"
+
+
+async def test_dismiss_goes_to_the_service_and_a_refusal_is_recorded(harness):
+    service, actor, events, settle = harness
+    actor.send("DISMISS", user_id=UID)  # absent: ignored
+    actor.send("LOADING", operation="load")
+    actor.send("LOADED", user_id=UID, display_name="Alice", created=False)
+    actor.send("DISMISS", user_id=UID)
+    await settle()
+    assert service.calls == [("dismiss_key_change", (UID, None))]
+    assert [e.type for e in events] == ["IDENTITY_LOADED", "KEY_CHANGE_DISMISSED"]
+    actor.send("DISMISS", user_id="b" * 32, fingerprint=FP)
+    await settle()
+    assert service.calls[-1] == ("dismiss_key_change", ("b" * 32, FP))
+    assert actor.machine.last_error["operation"] == "dismiss"
     assert actor.machine.last_error["kind"] == "UnknownContactError"
 
 

@@ -1,6 +1,7 @@
 """The identity service on a real, encrypted profile database, driven through a booted app in
 strict mode: create / load / forget across restarts, contacts pinned from invites, the
-KEY_CHANGED flow, safety numbers on both sides, and no secret anywhere it could leak."""
+KEY_CHANGED flow (other keys for a known contact alert and block sending, are never re-pinned,
+and the alert is dismissed), safety numbers on both sides, and no secret anywhere it could leak."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from chatkernel.relay.protocol import b64url_encode, identity_binding_message
+from chatkernel.relay.protocol import b64url_encode, derive_user_id, identity_binding_message
 
 from features.identity import events as ev
 from features.identity._record import identity_fingerprint
 from features.identity.errors import (
     AcceptError,
     DisplayNameError,
+    ForgedKeyError,
     IdentityExistsError,
     InviteChecksumError,
     InviteRelayURLError,
@@ -195,36 +197,147 @@ def fake_keys():
     return signing.public_key().public_bytes_raw(), exchange
 
 
-async def test_a_changed_key_blocks_sending_until_accepted(boot):
+async def test_a_forged_key_for_a_known_contact_alerts_and_blocks_sending(boot):
     alice, bob = await two_people(boot)
     bob_id = bob.service.user_id
     await alice.service.add_contact(bob.service.invite(RELAY))
     pinned = alice.service.contact(bob_id)["fingerprint"]
     assert await alice.service.observe_key(bob_id, *bob.service.public_keys()) == "pinned"
 
-    other = fake_keys()
-    assert await alice.service.observe_key(bob_id, *other) == "changed"
+    forged = fake_keys()  # keys that do not derive bob's id: someone else speaking as bob
+    assert await alice.service.observe_key(bob_id, *forged) == "changed"
     await alice.settle()
-    new = identity_fingerprint(*other).hex()
+    new = identity_fingerprint(*forged).hex()
     [said] = alice.of("KEY_CHANGED")
     assert said == {"user_id": bob_id, "old_fingerprint": pinned, "new_fingerprint": new}
     ev.KEY_CHANGED.check(said)
     changed = next(e for e in alice.events if e.type == "KEY_CHANGED")
     assert changed.priority.name == "HIGH" and changed.source == "identity"
-    assert not alice.service.sending_allowed(bob_id)
-    assert await alice.service.observe_key(bob_id, *other) == "changed"  # the same new key: said once
+    assert not alice.service.sending_allowed(bob_id) and alice.service.contact(bob_id)["status"] == "changed"
+    assert alice.service.contact(bob_id)["fingerprint"] == pinned  # the pin is untouched
+    assert await alice.service.observe_key(bob_id, *forged) == "changed"  # the same forged key: said once
     await alice.settle()
     assert len(alice.of("KEY_CHANGED")) == 1
-    # the same invite again does not clear the change: the user decides
+    # the same invite again does not clear the alert: the user decides
     assert (await alice.service.add_contact(bob.service.invite(RELAY)))["status"] == "changed"
+    check_specs(alice)
+
+
+async def test_accepting_a_forged_key_is_refused_and_nothing_is_repinned(boot, profiles_dir):
+    key = os.urandom(32)
+    alice = await boot(key=key, profile="alice")
+    bob = await boot(key=os.urandom(32), profile="bob")
+    await alice.service.create("Alice")
+    await bob.service.create("Bob")
+    bob_id = bob.service.user_id
+    await alice.service.add_contact(bob.service.invite(RELAY), display_name="Bob")
+    original = alice.service.contact(bob_id)
+    forged = fake_keys()
+    new = identity_fingerprint(*forged).hex()
+    await alice.service.observe_key(bob_id, *forged)
+    changed = alice.service.contact(bob_id)
+    row = await alice.db.fetchall("SELECT * FROM identity_contacts")
 
     with pytest.raises(AcceptError):
-        await alice.service.accept_key(bob_id, fingerprint=pinned)  # not the key the user was shown
-    await alice.service.accept_key(bob_id, fingerprint=new)
+        await alice.service.accept_key(bob_id, fingerprint=original["fingerprint"])  # not the key shown
+    with pytest.raises(ForgedKeyError) as refused:
+        await alice.service.accept_key(bob_id, fingerprint=new)
+    error = refused.value
+    assert (error.user_id, error.fingerprint, error.derived) == (bob_id, new, derive_user_id(*forged))
+    assert f"do not derive that user id (they derive {derive_user_id(*forged)})" in str(error)
+    assert "cannot be this contact's keys" in str(error)
+    assert "A contact who made new keys has a new user id: add their new invite" in str(error)
+    with pytest.raises(ForgedKeyError):
+        await alice.service.accept_key(bob_id)  # the pending one by default: the same refusal
+    await alice.settle()
+    assert not alice.of("KEY_ACCEPTED") and not alice.service.sending_allowed(bob_id)
+    assert alice.service.contact(bob_id) == changed
+    assert await alice.db.fetchall("SELECT * FROM identity_contacts") == row
+    await alice.app.shutdown()
+
+    again = await boot(key=key, profile="alice")  # what the database holds, read back
+    await again.service.load()
+    stored = again.service.contact(bob_id)
+    assert stored == changed and not again.service.sending_allowed(bob_id)
+    assert {k: stored[k] for k in ("signing", "exchange", "fingerprint", "relayUrl", "name")} == {
+        k: original[k] for k in ("signing", "exchange", "fingerprint", "relayUrl", "name")}
+    with pytest.raises(ForgedKeyError):
+        await again.service.accept_key(bob_id)  # after a restart too: the pending keys were stored and checked
+    assert again.service.contact(bob_id)["fingerprint"] == original["fingerprint"]
+    check_specs(again)
+
+
+async def test_dismissing_keeps_the_pin_unblocks_and_a_second_forgery_alerts_again(boot):
+    key = os.urandom(32)
+    alice = await boot(key=key, profile="alice")
+    bob = await boot(key=os.urandom(32), profile="bob")
+    await alice.service.create("Alice")
+    await bob.service.create("Bob")
+    bob_id = bob.service.user_id
+    await alice.service.add_contact(bob.service.invite(RELAY))
+    original = alice.service.contact(bob_id)
+    number = alice.service.safety_number(bob_id)
+    with pytest.raises(AcceptError):
+        await alice.service.dismiss_key_change(bob_id)  # nothing to dismiss yet
+    forged = fake_keys()
+    new = identity_fingerprint(*forged).hex()
+    await alice.service.observe_key(bob_id, *forged)
+    with pytest.raises(AcceptError):
+        await alice.service.dismiss_key_change(bob_id, fingerprint=original["fingerprint"])  # not the one shown
+
+    await alice.service.dismiss_key_change(bob_id, fingerprint=new)
     await alice.settle()
     assert alice.service.sending_allowed(bob_id)
-    assert alice.service.contact(bob_id)["fingerprint"] == new and alice.service.contact(bob_id)["status"] == "pinned"
-    assert alice.of("KEY_ACCEPTED") == [{"user_id": bob_id, "fingerprint": new}]
+    assert alice.service.contact(bob_id) == original and alice.service.safety_number(bob_id) == number
+    assert alice.of("KEY_CHANGE_DISMISSED") == [{"user_id": bob_id, "fingerprint": original["fingerprint"],
+                                                 "dismissed_fingerprint": new}]
+    assert await alice.db.fetchone("SELECT pending_keys FROM identity_contacts") == (None,)
+    with pytest.raises(UnknownContactError):
+        await alice.service.dismiss_key_change("a" * 32)
+
+    assert await alice.service.observe_key(bob_id, *forged) == "changed"  # the same forgery again: a new alert
+    other = fake_keys()
+    assert await alice.service.observe_key(bob_id, *other) == "changed"  # and another one replaces it
+    await alice.settle()
+    assert [p["new_fingerprint"] for p in alice.of("KEY_CHANGED")] == [new, new, identity_fingerprint(*other).hex()]
+    assert not alice.service.sending_allowed(bob_id)
+    await alice.service.dismiss_key_change(bob_id)
+    assert await alice.service.observe_key(bob_id, *bob.service.public_keys()) == "pinned"
+    await alice.settle()
+    assert len(alice.of("KEY_CHANGE_DISMISSED")) == 2 and alice.service.contact(bob_id) == original
+    check_specs(alice)
+    await alice.app.shutdown()
+
+    again = await boot(key=key, profile="alice")
+    await again.service.load()
+    assert again.service.contact(bob_id) == original and again.service.sending_allowed(bob_id)
+
+
+async def test_accept_pins_only_keys_that_derive_the_id_over_a_pin_that_does_not(boot):
+    """The one case accept_key can be legitimate: a stored pin (written by other code) whose keys do
+    not derive the user id, and presented keys that do."""
+    from features.identity._contact import Contact
+    from features.identity._trust import ContactTrust
+
+    key = os.urandom(32)
+    alice = await boot(key=key, profile="alice")
+    bob = await boot(key=os.urandom(32), profile="bob")
+    await alice.service.create("Alice")
+    await bob.service.create("Bob")
+    bob_id = bob.service.user_id
+    wrong = fake_keys()
+    row = Contact(bob_id, wrong, RELAY, ContactTrust.first_seen(bob_id, identity_fingerprint(*wrong)),
+                  "2026-12-02T16:00:00+00:00").to_row()
+    await alice.db.execute("INSERT INTO identity_contacts (user_id, public_record, trust, pending_keys, display_name, "
+                           "added_at) VALUES (?, ?, ?, ?, ?, ?)", row)
+    alice.service.forget()
+    await alice.service.load()
+    assert await alice.service.observe_key(bob_id, *bob.service.public_keys()) == "changed"
+    right = identity_fingerprint(*bob.service.public_keys()).hex()
+    await alice.service.accept_key(bob_id, fingerprint=right)
+    await alice.settle()
+    assert alice.service.contact(bob_id)["fingerprint"] == right and alice.service.sending_allowed(bob_id)
+    assert alice.of("KEY_ACCEPTED") == [{"user_id": bob_id, "fingerprint": right}]
     with pytest.raises(AcceptError):
         await alice.service.accept_key(bob_id)  # nothing pending any more
     check_specs(alice)
@@ -238,6 +351,7 @@ async def test_trust_survives_a_restart(boot, profiles_dir):
     await bob.service.create("Bob")
     bob_id = bob.service.user_id
     await alice.service.add_contact(bob.service.invite(RELAY))
+    pinned = alice.service.contact(bob_id)["fingerprint"]
     other = fake_keys()
     await alice.service.observe_key(bob_id, *other)
     before = alice.service.contact(bob_id)
@@ -246,8 +360,8 @@ async def test_trust_survives_a_restart(boot, profiles_dir):
     again = await boot(key=key, profile="alice")
     await again.service.load()
     assert again.service.contact(bob_id) == before and not again.service.sending_allowed(bob_id)
-    await again.service.accept_key(bob_id)
-    assert again.service.contact(bob_id)["fingerprint"] == identity_fingerprint(*other).hex()
+    await again.service.dismiss_key_change(bob_id, fingerprint=identity_fingerprint(*other).hex())
+    assert again.service.contact(bob_id)["fingerprint"] == pinned and again.service.sending_allowed(bob_id)
 
 
 async def test_safety_numbers_are_equal_on_both_sides(boot):
@@ -274,7 +388,9 @@ async def test_no_secret_reaches_an_event_a_log_a_repr_or_a_snapshot(boot, caplo
     await bob.service.create("Bob")
     await alice.service.add_contact(bob.service.invite(RELAY))
     await alice.service.observe_key(bob.service.user_id, *fake_keys())
-    await alice.service.accept_key(bob.service.user_id)
+    with pytest.raises(ForgedKeyError):
+        await alice.service.accept_key(bob.service.user_id)
+    await alice.service.dismiss_key_change(bob.service.user_id)
     await alice.service.mark_verified(bob.service.user_id)
     await alice.settle()
     secret = alice.service._identity.private_bytes()

@@ -1,5 +1,7 @@
 """Trust on first use: first seen -> pinned; another key -> changed (sending blocked) until the
-user accepts the key they were shown; the KEY_CHANGED payload holds fingerprints only."""
+user dismisses the alert (the pin stays) or accepts the key they were shown (fingerprints only
+here: the contact record refuses keys that do not derive the id); the KEY_CHANGED payload holds
+fingerprints only."""
 
 from __future__ import annotations
 
@@ -57,6 +59,22 @@ def test_accept_repins_only_the_key_the_user_was_shown(keys):
     assert accepted.observe(good)[1] == KeyChange(user, evil.hex(), good.hex())
     with pytest.raises(AcceptError):
         accepted.accept(evil)  # nothing pending
+
+
+def test_dismiss_keeps_the_pin_and_the_same_key_alerts_again(keys):
+    user, good, evil, other = keys
+    pinned = ContactTrust.first_seen(user, good)
+    changed, _ = pinned.observe(evil)
+    with pytest.raises(AcceptError):
+        changed.dismiss(other)  # not the key the user was shown
+    dismissed = changed.dismiss(evil)
+    assert dismissed == changed.dismiss() == pinned and dismissed.sending_allowed
+    again, change = dismissed.observe(evil)
+    assert again == changed and change == KeyChange(user, good.hex(), evil.hex())
+    with pytest.raises(AcceptError):
+        dismissed.dismiss()  # nothing pending
+    verified = pinned.mark_verified(good)
+    assert verified.observe(evil)[0].dismiss().status == "pinned"  # compare the numbers again to verify
 
 
 def test_verification_and_its_loss_on_change(keys):

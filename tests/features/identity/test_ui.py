@@ -1,4 +1,4 @@
-"""IdentityCard and SafetyNumberView: what they show, escaped and themed, and the verify button."""
+"""IdentityCard and SafetyNumberView: what they show, escaped and themed, and the verify and dismiss buttons."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ async def test_the_safety_number_view_verifies_through_the_service(boot):
     assert "".join(panel.groups) == alice.service.safety_number(bob_id)
     assert panel.number.value.count("\n") == 2  # three rows of four groups
     assert panel.rows["Contact"] == NAME and NAME not in panel.info.value and "&lt;b&gt;" in panel.info.value
-    assert panel.rows["Status"] == "pinned" and not panel.verify_button.disabled
+    assert panel.rows["Status"] == "pinned" and not panel.verify_button.disabled and panel.dismiss_button.disabled
     assert "var(--jp-" in panel.number.value
     panel.verify_button.click()
     await alice.settle()
@@ -82,7 +82,16 @@ async def test_a_changed_key_cannot_be_verified_from_the_view(boot):
                                     X25519PrivateKey.generate().public_key().public_bytes_raw())
     await alice.settle()
     assert panel.rows["Status"] == "changed" and panel.verify_button.disabled and "Note" in panel.rows
+    assert "dismiss the alert" in panel.rows["Note"] and "add their new invite" in panel.rows["Note"]
+    assert "accept" not in panel.rows["Note"]
     assert panel.groups == shown  # still the pinned key's number
+    assert not panel.dismiss_button.disabled
+    panel.dismiss_button.click()
+    await alice.settle()
+    assert alice.service.sending_allowed(bob_id) and alice.service.contact(bob_id)["status"] == "pinned"
+    assert panel.rows["Status"] == "pinned" and "Note" not in panel.rows and panel.groups == shown
+    assert panel.dismiss_button.disabled and not panel.verify_button.disabled
+    assert [e["user_id"] for e in alice.of("KEY_CHANGE_DISMISSED")] == [bob_id]
     panel.close()
 
 
@@ -90,7 +99,7 @@ async def test_an_unknown_contact_is_shown_as_an_error(boot):
     b = await boot(key=os.urandom(32))
     await b.service.create("Alice")
     panel = view("SafetyNumberView", b, "<script>")
-    assert panel.groups == [] and panel.verify_button.disabled
+    assert panel.groups == [] and panel.verify_button.disabled and panel.dismiss_button.disabled
     assert "<script>" not in panel.info.value and "&lt;script&gt;" in panel.info.value
     panel.close()
 
