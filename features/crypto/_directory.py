@@ -27,10 +27,20 @@ from ._keys import IdentityKeyPair, PublicIdentity, short_hex
 from ._x3dh import InitialHeader, X3DHResult, initiator_dh
 from .errors import BadSignatureError, BundleError, KeyAgreementError
 
-__all__ = ["BASE_KEY_TAG", "DirectoryBundle", "base_key_hash", "initiate_from_directory", "one_time_prekey_json",
-           "parse_bundle", "remote_keys"]
+__all__ = [
+    "BASE_KEY_TAG",
+    "DirectoryBundle",
+    "HEADER_TAG",
+    "base_key_hash",
+    "header_hash",
+    "initiate_from_directory",
+    "one_time_prekey_json",
+    "parse_bundle",
+    "remote_keys",
+]
 
 BASE_KEY_TAG = b"chatkernel/crypto/base-key/v1\x00"
+HEADER_TAG = b"chatkernel/crypto/x3dh-header/v1"
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,12 @@ def remote_keys(associated_data: bytes, own_keys: bytes) -> bytes:
 def base_key_hash(ephemeral_key: bytes) -> bytes:
     """What the replay guard keeps of a prekey envelope: a tagged hash of its base key."""
     return hashlib.sha256(BASE_KEY_TAG + ephemeral_key).digest()
+
+
+def header_hash(header: bytes) -> bytes:
+    """What a session keeps of the X3DH header that started it: every later prekey envelope
+    for that session must carry exactly this header (nothing in it may be altered unnoticed)."""
+    return hashlib.sha256(HEADER_TAG + header).digest()
 
 
 def one_time_prekey_json(key_id: int, public: bytes) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ._state import Limits
 from ._x3dh import InitialHeader, respond
 from .errors import KeyAgreementError, MessageFormatError
 
-__all__ = ["PREKEY", "RATCHET", "accept", "initial_header", "kind", "open_envelope", "seal"]
+__all__ = ["PREKEY", "RATCHET", "accept", "header_bytes", "initial_header", "kind", "open_envelope", "seal"]
 
 RATCHET = 0x01
 PREKEY = 0x02
@@ -44,6 +44,13 @@ def seal(session: Session, plaintext: bytes) -> bytes:
 def open_envelope(session: Session, envelope: bytes) -> bytes:
     """Decrypt with an existing session (a prekey envelope's header is then already known)."""
     return session.decrypt(envelope[1:] if kind(envelope) == RATCHET else envelope[_HEADER_END:])
+
+
+def header_bytes(envelope: bytes) -> bytes:
+    """The encoded X3DH header of a prekey envelope."""
+    if kind(envelope) != PREKEY or len(envelope) < _HEADER_END:
+        raise MessageFormatError("not a prekey envelope")
+    return envelope[1:_HEADER_END]
 
 
 def initial_header(envelope: bytes) -> InitialHeader:

@@ -36,6 +36,7 @@ from ._config import CryptoConfig
 from ._directory import (
     DirectoryBundle,
     base_key_hash,
+    header_hash,
     initiate_from_directory,
     one_time_prekey_json,
     parse_bundle,
@@ -43,15 +44,18 @@ from ._directory import (
 )
 from ._envelope import PREKEY as _PREKEY
 from ._groups import GroupsMixin, OnCommit, check_peer
-from ._envelope import accept, initial_header, kind, open_envelope, seal
+from ._envelope import accept, header_bytes, initial_header, kind, open_envelope, seal
 from ._keys import IdentityKeyPair, OneTimePreKey, SignedPreKey
 from ._ratchet import Session
 from ._state import Limits
 from ._x3dh import InitialHeader
 from .errors import (
+    AuthenticationError,
     CryptoError,
+    DecryptionError,
     IdentityRefusedError,
     KeyAgreementError,
+    MessageFormatError,
     NoSessionError,
     NotReadyError,
     ReplayedPrekeyError,
@@ -326,8 +330,13 @@ class CryptoService(GroupsMixin):
                 yield sealer
             finally:
                 sealer._closed = True
+            if started is not None and row is not None:
+                await self._archive_current(tx, peer)
             if sealer._used or started is not None:
                 await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), base_key, role, self._now()))
+            if started is not None and session.initial_header is not None:
+                await tx.execute("UPDATE crypto_sessions SET header_hash = ? WHERE peer = ?",
+                                 (header_hash(session.initial_header), peer))
         if started is not None:
             self._say(ev.CRYPTO_SESSION_STARTED, started)
             await self.refresh_counts()
@@ -359,8 +368,11 @@ class CryptoService(GroupsMixin):
             if header is not None:
                 if protocol.derive_user_id(header.identity.signing_key, header.identity.dh_key) != peer:
                     raise KeyAgreementError("the envelope's identity is not the sender's")
-                row = await self.db.fetchone("SELECT base_key FROM crypto_sessions WHERE peer = ?", (peer,))
-                if row is None or bytes(row[0]) != header.ephemeral_key:
+                row = await self.db.fetchone(
+                    "SELECT 1 FROM crypto_sessions WHERE peer = ? AND base_key = ? UNION ALL "
+                    "SELECT 1 FROM crypto_previous_sessions WHERE peer = ? AND base_key = ?",
+                    (peer, header.ephemeral_key, peer, header.ephemeral_key))
+                if row is None:
                     # A new session: authenticate it on locals first (rolled back), then ask the
                     # identity feature (which may pin the key), then redo it in the transaction.
                     async with self.db.transaction() as probe:
@@ -400,15 +412,55 @@ class CryptoService(GroupsMixin):
 
     async def _open(self, tx: TransactionAPI, keys: IdentityKeyPair, peer: str, envelope: bytes,
                     header: InitialHeader | None) -> tuple[bytes, dict[str, Any] | None]:
-        row = await tx.fetchone("SELECT state, base_key, role FROM crypto_sessions WHERE peer = ?", (peer,))
-        if header is None or (row is not None and bytes(row[1]) == header.ephemeral_key):
-            if row is None:
+        row = await tx.fetchone("SELECT state, base_key, role, header_hash FROM crypto_sessions WHERE peer = ?",
+                                (peer,))
+        previous = await tx.fetchall("SELECT state, base_key, role, header_hash FROM crypto_previous_sessions "
+                                     "WHERE peer = ? ORDER BY archived_at DESC, rowid DESC", (peer,))
+        if header is not None:  # a prekey envelope: its base key names the session, if one exists
+            named = [r for r in ([row] if row is not None else []) + previous if bytes(r[1]) == header.ephemeral_key]
+            if not named:
+                return await self._accept(tx, keys, peer, envelope, header)
+            candidates = named
+            if named[0][3] is not None and bytes(named[0][3]) != header_hash(header_bytes(envelope)):
+                raise AuthenticationError()  # the session's base key under an altered header
+        else:
+            candidates = ([row] if row is not None else []) + previous
+            if not candidates:
                 raise NoSessionError(peer)
-            session = Session.from_bytes(bytes(row[0]), limits=self.limits)
-            plaintext = open_envelope(session, envelope)
-            await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), bytes(row[1]), row[2], self._now()))
+        first: DecryptionError | None = None
+        for candidate in candidates:
+            session = Session.from_bytes(bytes(candidate[0]), limits=self.limits)
+            try:
+                plaintext = open_envelope(session, envelope)
+            except MessageFormatError:
+                raise
+            except DecryptionError as exc:  # maybe another of this peer's sessions: try the next
+                first = first or exc
+                continue
+            if candidate is not row:  # a replaced session opened it: the peer uses that one
+                await self._promote(tx, peer, candidate)
+            await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), bytes(candidate[1]), candidate[2],
+                                               self._now()))
             return plaintext, None
-        return await self._accept(tx, keys, peer, envelope, header)
+        assert first is not None
+        raise first
+
+    async def _archive_current(self, tx: TransactionAPI, peer: str) -> None:
+        """Keep the current session among the previous ones (a new X3DH is replacing it)."""
+        await tx.execute("INSERT OR REPLACE INTO crypto_previous_sessions (peer, base_key, state, role, header_hash, "
+                         "archived_at) SELECT peer, base_key, state, role, header_hash, ? FROM crypto_sessions "
+                         "WHERE peer = ?", (self._now(), peer))
+        await tx.execute("DELETE FROM crypto_previous_sessions WHERE peer = ? AND base_key NOT IN (SELECT base_key "
+                         "FROM crypto_previous_sessions WHERE peer = ? ORDER BY archived_at DESC, rowid DESC "
+                         "LIMIT ?)", (peer, peer, max(0, self.config.previous_sessions)))
+
+    async def _promote(self, tx: TransactionAPI, peer: str, candidate: tuple[Any, ...]) -> None:
+        """Make a previous session current again (the caller then writes its new state)."""
+        await self._archive_current(tx, peer)
+        await tx.execute("DELETE FROM crypto_previous_sessions WHERE peer = ? AND base_key = ?",
+                         (peer, bytes(candidate[1])))
+        await tx.execute(_UPSERT_SESSION, (peer, bytes(candidate[0]), bytes(candidate[1]), candidate[2], self._now()))
+        await tx.execute("UPDATE crypto_sessions SET header_hash = ? WHERE peer = ?", (candidate[3], peer))
 
     async def _accept(self, tx: TransactionAPI, keys: IdentityKeyPair, peer: str, envelope: bytes,
                       header: InitialHeader) -> tuple[bytes, dict[str, Any]]:
@@ -427,7 +479,10 @@ class CryptoService(GroupsMixin):
                                        lambda i: opk if opk is not None and opk.key_id == i else None,
                                        limits=self.limits)
         now = self._now()
+        await self._archive_current(tx, peer)
         await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), header.ephemeral_key, "responder", now))
+        await tx.execute("UPDATE crypto_sessions SET header_hash = ? WHERE peer = ?",
+                         (header_hash(header_bytes(envelope)), peer))
         await tx.execute("INSERT INTO crypto_prekey_replay (base_key_hash, peer, signed_prekey_id, seen_at) "
                          "VALUES (?, ?, ?, ?)", (guard, peer, header.signed_prekey_id, now))
         if opk is not None:
@@ -440,6 +495,21 @@ class CryptoService(GroupsMixin):
             payload["group"] = group
         self.log.info("envelope from %s refused: %s", peer, payload["reason"])
         self._say(ev.DECRYPTION_FAILED, payload)
+
+    # ------------------------------------------------------------------ for callers
+    async def has_session(self, peer: str) -> bool:
+        """Whether a pairwise session with ``peer`` is stored (else a first message needs a bundle)."""
+        self._require_ready()
+        check_peer(peer)
+        return await self.db.fetchone("SELECT 1 FROM crypto_sessions WHERE peer = ?", (peer,)) is not None
+
+    @staticmethod
+    def refusal_reason(exc: BaseException) -> str | None:
+        """The ``DECRYPTION_FAILED`` reason if ``exc`` is crypto refusing an envelope for good
+        (drop the message); None for anything else (a closed database: try again later)."""
+        if isinstance(exc, NotReadyError) or not isinstance(exc, CryptoError):
+            return None
+        return _reason(exc)
 
     # ------------------------------------------------------------------ what the UI shows
     async def refresh_counts(self) -> dict[str, int]:

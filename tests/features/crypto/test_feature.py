@@ -32,7 +32,8 @@ def test_contract():
                                    "IDENTITY_CREATED", "IDENTITY_FORGOTTEN")
     assert dataclasses.asdict(f.settings) == {
         "one_time_prekeys": 100, "refill_below": 20, "max_stored_one_time_prekeys": 1000,
-        "signed_prekey_max_age_s": 604800, "max_skip": 1000, "max_skipped_keys": 2000}
+        "signed_prekey_max_age_s": 604800, "max_skip": 1000, "max_skipped_keys": 2000,
+        "previous_sessions": 5}
     assert f.settings == CryptoConfig() and list(f.ui) == ["CryptoStatus"]
     for spec in ev.EMITTED:  # nothing secret can be in a payload: only ids, counts and reasons
         assert set(spec.fields) <= {"peer", "role", "one_time_prekey", "remaining", "refill_below", "reason", "group"}

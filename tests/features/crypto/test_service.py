@@ -14,6 +14,7 @@ from features.crypto.errors import (
     AuthenticationError,
     BadSignatureError,
     BundleError,
+    CryptoError,
     DuplicateMessageError,
     IdentityRefusedError,
     NoSessionError,
@@ -149,6 +150,11 @@ async def test_a_replayed_prekey_envelope_is_refused_even_without_a_one_time_pre
     restart = await alice.crypto.encrypt(bob.id, b"new session", bundle=directory.fetch(bob.id, one_time=False))
     assert await bob.crypto.decrypt(alice.id, restart) == b"new session"
     before = await bob.dump()
+    with pytest.raises(DuplicateMessageError):  # the replaced session is kept, and it knows the message
+        await bob.crypto.decrypt(alice.id, first)
+    assert await bob.dump() == before
+    await bob.db.execute("DELETE FROM crypto_previous_sessions")  # evicted (more than previous_sessions)
+    before = await bob.dump()
     with pytest.raises(ReplayedPrekeyError):  # without the guard, this would start a duplicate session
         await bob.crypto.decrypt(alice.id, first)
     assert await bob.dump() == before
@@ -180,6 +186,27 @@ async def test_a_tampered_envelope_changes_no_table(people):
     assert {"peer": alice.id, "reason": "authentication"} in bob.of("DECRYPTION_FAILED")
     with pytest.raises(NoSessionError):
         await bob.crypto.decrypt((await people("carol")).id, reply)
+
+
+async def test_every_byte_of_a_later_prekey_envelope_is_checked(people):
+    """Until bob answers, alice's envelopes all carry the X3DH header. Once bob's session exists
+    the header no longer starts anything, but none of its bytes may be altered unnoticed either:
+    the session keeps the hash of the header that started it."""
+    directory = Directory()
+    alice, bob = await people("alice"), await people("bob")
+    await bob.publish(directory)
+    first = await alice.crypto.encrypt(bob.id, b"one", bundle=directory.fetch(bob.id))
+    second = await alice.crypto.encrypt(bob.id, b"two")
+    assert second[0] == first[0] == 0x02 and second[1:171] == first[1:171]  # the same header
+    assert await bob.crypto.decrypt(alice.id, first) == b"one"
+    before = await bob.dump()
+    for position in range(len(second)):
+        bad = bytearray(second)
+        bad[position] ^= 0x01
+        with pytest.raises(CryptoError):
+            await bob.crypto.decrypt(alice.id, bytes(bad))
+        assert await bob.dump() == before, position
+    assert await bob.crypto.decrypt(alice.id, second) == b"two"
 
 
 async def test_bundles_are_checked_before_any_session(people):
