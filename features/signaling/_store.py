@@ -3,18 +3,18 @@ kernel that dies loses no message and shows none twice.
 
     signaling_state    name -> value: ``cursor`` (the relay id last stored, and so the next
                        poll's ``since``) with ``cursor_url`` (the relay it belongs to)
-    signaling_seen     relay ids already delivered (the newest ``seen_history``, by ``seq``):
-                       a redelivery after a crash is recognised and not shown again
-    signaling_inbox    what the relay delivered to a consumer that stores messages itself
-                       (``retain_until_acknowledged``), until that consumer's own transaction
-                       acknowledges it; whatever is left is delivered again at the next start
+    signaling_seen     relay ids already stored (the newest ``seen_history``, by ``seq``): a
+                       redelivery after a crash is recognised and not shown again
     signaling_outbox   sends not yet accepted by the relay, in order (``seq``), with their
                        idempotent ids: after a restart they are sent again and the relay's
                        dedup makes the resend harmless
 
-A poll batch is written in one transaction (inbox rows, seen ids, cursor) before any event
-says it arrived, and the cursor is acknowledged to the relay only by the next poll, so a crash
-at any point either leaves the batch on the relay or in this database.
+The relay keeps a message until a later poll's ``since`` acknowledges it, so the cursor moves
+only past what is stored. Without a consumer that stores messages, a poll batch's seen ids and
+cursor are written in one transaction before any event says it arrived. A consumer that stores
+them (``retain_until_acknowledged``) writes each message's seen id, and the cursor, in its own
+transaction (``acknowledge``): one commit per message, and a crash at any point leaves the
+message either on the relay or stored.
 """
 
 from __future__ import annotations
@@ -25,21 +25,14 @@ from typing import Any
 
 from ._api import TransactionAPI
 
-__all__ = ["MIGRATIONS", "SIGNALING_TABLES", "decode_payload", "encode_payload", "save_batch"]
+__all__ = ["MIGRATIONS", "SIGNALING_TABLES", "decode_payload", "encode_payload", "save_batch", "save_seen"]
 
-SIGNALING_TABLES = ("signaling_state", "signaling_seen", "signaling_inbox", "signaling_outbox")
+SIGNALING_TABLES = ("signaling_state", "signaling_seen", "signaling_outbox")
 
 _V1 = """
 CREATE TABLE signaling_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE signaling_seen (relay_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE INDEX signaling_seen_seq ON signaling_seen (seq);
-CREATE TABLE signaling_inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    relay_id TEXT NOT NULL UNIQUE,
-    sender TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    payload TEXT NOT NULL
-);
 CREATE TABLE signaling_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -50,7 +43,7 @@ CREATE TABLE signaling_outbox (
 """
 
 MIGRATIONS = ({"owner": "signaling", "version": 1, "sql": _V1,
-               "description": "cursor, seen relay ids, inbox awaiting acknowledgement, outbox"},)
+               "description": "cursor, seen relay ids, outbox"},)
 
 
 def encode_payload(payload: Any) -> str:
@@ -62,9 +55,13 @@ def decode_payload(text: str) -> Any:
     return json.loads(text)
 
 
+_SET_STATE = ("INSERT INTO signaling_state (name, value) VALUES (?, ?) "
+              "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+
+
 async def save_batch(tx: TransactionAPI, items: Iterable[dict[str, Any]], *, cursor: str, url: str,
-                     retain: bool, seen_history: int) -> None:
-    """One poll batch (the new items only): inbox rows when retaining, seen ids, the cursor."""
+                     seen_history: int) -> None:
+    """One poll batch (the new items only): their seen ids and the cursor."""
     rows = list(items)
     if rows:
         row = await tx.fetchone("SELECT coalesce(max(seq), 0) FROM signaling_seen")
@@ -72,10 +69,18 @@ async def save_batch(tx: TransactionAPI, items: Iterable[dict[str, Any]], *, cur
         await tx.executemany("INSERT OR IGNORE INTO signaling_seen (relay_id, seq) VALUES (?, ?)",
                              [(item["relay_id"], first + i) for i, item in enumerate(rows)])
         await tx.execute("DELETE FROM signaling_seen WHERE seq <= ?", (first + len(rows) - 1 - seen_history,))
-        if retain:
-            await tx.executemany(
-                "INSERT OR IGNORE INTO signaling_inbox (relay_id, sender, ts, payload) VALUES (?, ?, ?, ?)",
-                [(item["relay_id"], item["sender"], item["ts"], encode_payload(item["payload"])) for item in rows])
-    await tx.executemany("INSERT INTO signaling_state (name, value) VALUES (?, ?) "
-                         "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                         [("cursor", cursor), ("cursor_url", url)])
+    await tx.executemany(_SET_STATE, [("cursor", cursor), ("cursor_url", url)])
+
+
+async def save_seen(tx: TransactionAPI, relay_id: str, *, cursor: str | None, url: str, seen_history: int) -> bool:
+    """One stored message, in its consumer's transaction: its seen id (False if it was there
+    already) and, when every message before it is stored too, the cursor."""
+    row = await tx.fetchone("SELECT coalesce(max(seq), 0) FROM signaling_seen")
+    seq = int(row[0]) + 1 if row else 1
+    if not await tx.execute("INSERT OR IGNORE INTO signaling_seen (relay_id, seq) VALUES (?, ?)", (relay_id, seq)):
+        return False
+    if seq % 256 == 0:
+        await tx.execute("DELETE FROM signaling_seen WHERE seq <= ?", (seq - seen_history,))
+    if cursor is not None:
+        await tx.executemany(_SET_STATE, [("cursor", cursor), ("cursor_url", url)])
+    return True

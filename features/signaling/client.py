@@ -35,7 +35,7 @@ from .errors import (
     SignalingError,
 )
 
-__all__ = ["RelayClient", "check_bundle", "check_url"]
+__all__ = ["KEEPALIVE_S", "RelayClient", "check_bundle", "check_url"]
 
 
 def check_url(url: object, *, allow_insecure: bool = False) -> str:
@@ -159,15 +159,22 @@ def check_bundle(answer: Any, user_id: str) -> dict[str, Any]:
     return checked
 
 
+#: How long an idle keep-alive connection is reused: below the relay's ``idle_timeout`` (5 s).
+KEEPALIVE_S = 3.0
+
+
 class RelayClient:
     """A thin async client of one relay; it holds the bearer token once connected."""
 
     def __init__(self, url: str, *, allow_insecure: bool = False, request_timeout: float = 10.0):
         self.url = check_url(url, allow_insecure=allow_insecure)
         self.token: str | None = None
+        # An idle connection is dropped here before the relay's idle timeout (5 s by default)
+        # closes it, so a request never goes out on a connection the relay is closing: a fetch
+        # of a bundle (not retried: it may take a one-time prekey) would fail for nothing.
         self._http = httpx.AsyncClient(
             base_url=self.url, timeout=httpx.Timeout(request_timeout),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8))
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=KEEPALIVE_S))
 
     def _auth(self) -> dict[str, str] | None:
         return {"Authorization": f"Bearer {self.token}"} if self.token else None

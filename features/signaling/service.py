@@ -103,11 +103,15 @@ class SignalingService:
                  outbox_limit: int = 10_000, seen_history: int = 4_096, key_wait_s: float = 10.0):
         self._emit = emit
         self.identity = identity
-        #: The profile database: with it, the cursor, the seen ids, the outbox and (when
-        #: retaining) the inbox survive a restart. None keeps them in memory only.
+        #: The profile database: with it, the cursor, the seen ids and the outbox survive a
+        #: restart. None keeps them in memory only.
         self.db = db
-        #: Keep what arrives in ``signaling_inbox`` until a consumer's transaction acknowledges it.
+        #: A consumer stores each message itself (``retain_until_acknowledged``).
         self.retain = False
+        #: How long a poll waits for the consumer to settle a batch before it reconnects.
+        self.settle_timeout_s = 30.0
+        self._settling: dict[str, asyncio.Future[bool]] = {}
+        self._batch: list[str] = []  # the relay ids of the batch being settled, in order
         self._restored: tuple[str | None, str] | None = None  # (profile, user id) the state was read for
         self._cursor_url: str | None = None
         #: The user id the open session (or the last one) was made for; the relay binds it.
@@ -260,9 +264,8 @@ class SignalingService:
 
     async def restore(self, user_id: str) -> None:
         """Read what the profile database kept for ``user_id`` (once per log-in): the cursor of
-        the current relay, the seen ids, the sends the relay has not accepted (queued again, in
-        order) and, when retaining, the messages no consumer acknowledged (delivered again as
-        ``MESSAGE_RECEIVED``)."""
+        the current relay, the seen ids and the sends the relay has not accepted (queued again,
+        in order). Messages not stored before a crash are still on the relay."""
         if self.db is None or not self._db_open():
             return
         key = (self.db.profile, user_id)
@@ -272,8 +275,6 @@ class SignalingService:
         seen = [row[0] for row in await self.db.fetchall(
             "SELECT relay_id FROM signaling_seen ORDER BY seq DESC LIMIT ?", (self.seen_history,))]
         outbox = await self.db.fetchall("SELECT seq, id, recipient, payload FROM signaling_outbox ORDER BY seq")
-        inbox = await self.db.fetchall("SELECT relay_id, sender, ts, payload FROM signaling_inbox ORDER BY seq") \
-            if self.retain else []
         self._restored = key
         if state.get("cursor_url") == self.url and "cursor" in state:
             self.cursor, self._cursor_url = state["cursor"], self.url
@@ -281,11 +282,8 @@ class SignalingService:
             if relay_id not in self._seen:
                 self._remember(relay_id)
         self._adopt_rows(outbox)
-        for relay_id, sender, ts, payload in inbox:
-            self._emit(ev.MESSAGE_RECEIVED, {"relay_id": relay_id, "sender": sender, "ts": int(ts),
-                                             "payload": _store.decode_payload(payload)})
-        if outbox or inbox:
-            log.info("restored %d unsent and %d unacknowledged messages", len(outbox), len(inbox))
+        if outbox:
+            log.info("restored %d unsent messages", len(outbox))
 
     def _adopt_rows(self, rows: list[tuple[Any, ...]]) -> None:
         """Queue outbox rows not already queued (a row is queued once, whoever read it)."""
@@ -298,15 +296,37 @@ class SignalingService:
             self._outbox_ready.set()
 
     def retain_until_acknowledged(self) -> None:
-        """Called by a consumer that stores what it receives: from now on each message is kept in
-        ``signaling_inbox`` until :meth:`acknowledge` runs in the consumer's transaction (the
-        one that stores it), and one not acknowledged is delivered again after a restart."""
+        """Called by a consumer that stores what it receives. From now on, for each
+        ``MESSAGE_RECEIVED`` it runs :meth:`acknowledge` in the transaction that stores the
+        message and, once that committed (or failed), says so with :meth:`settle`. The relay is
+        told (by the next poll) only of what settled as stored; a message that did not is
+        delivered again after a reconnect, or after a restart."""
         self.retain = True
 
     async def acknowledge(self, tx: TransactionAPI, relay_id: str) -> bool:
-        """In the consumer's transaction: the message ``relay_id`` is stored; False if it was
-        acknowledged already (then the consumer should roll back: it handled it once)."""
-        return await tx.execute("DELETE FROM signaling_inbox WHERE relay_id = ?", (relay_id,)) > 0
+        """In the consumer's transaction: the message ``relay_id`` is stored (its seen id, and
+        the cursor if every message before it is stored). False if a transaction acknowledged it
+        already: then roll back, it was handled once."""
+        index = self._batch.index(relay_id) if relay_id in self._batch else -1
+        earlier = self._batch[:index] if index >= 0 else None
+        contiguous = earlier is not None and all(
+            rid not in self._settling or (self._settling[rid].done() and self._settling[rid].result())
+            for rid in earlier)
+        return await _store.save_seen(tx, relay_id, cursor=relay_id if contiguous else None, url=self.url or "",
+                                      seen_history=self.seen_history)
+
+    def settle(self, relay_id: str, stored: bool) -> None:
+        """After the consumer's transaction: ``relay_id`` was stored (or dropped for good, also
+        with :meth:`acknowledge`), or not (it stays on the relay and comes again)."""
+        waiting = self._settling.get(relay_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(bool(stored))
+
+    async def is_pending(self, relay_id: str) -> bool:
+        """Whether ``relay_id`` is still to be stored: no transaction has acknowledged it."""
+        if self.db is None or not self._db_open():
+            return True
+        return await self.db.fetchone("SELECT 1 FROM signaling_seen WHERE relay_id = ?", (relay_id,)) is None
 
     async def queue(self, tx: TransactionAPI, to: str, payload: Any, message_id: str) -> None:
         """In the caller's transaction: a send written to the outbox, so it commits with the
@@ -378,18 +398,47 @@ class SignalingService:
             fresh.append({"relay_id": relay_id, "sender": item.get("from"), "ts": item.get("ts"),
                           "payload": item.get("payload")})
         cursor = str(batch[-1].get("id"))
+        if self.db is not None and not self._db_open():
+            raise NotConnectedError("the profile database is locked")
+        if self.db is not None and self.retain:
+            await self._deliver_to_consumer(batch, fresh)
+            return
         if self.db is not None:
-            if not self._db_open():
-                raise NotConnectedError("the profile database is locked")
             async with self.db.transaction() as tx:
-                await _store.save_batch(tx, fresh, cursor=cursor, url=self.url or "", retain=self.retain,
-                                        seen_history=self.seen_history)
+                await _store.save_batch(tx, fresh, cursor=cursor, url=self.url or "", seen_history=self.seen_history)
         for message in fresh:
             self._remember(message["relay_id"])
         self.cursor = cursor
         for message in fresh:
             self.received += 1
             self._emit(ev.MESSAGE_RECEIVED, message)
+
+    async def _deliver_to_consumer(self, batch: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> None:
+        """Announce the batch and wait for the consumer to settle each message; move the cursor
+        past the stored ones only. If one was not stored, the poll ends (the relay delivers it
+        again after the reconnect, from the cursor on)."""
+        loop = asyncio.get_running_loop()
+        waiting = {m["relay_id"]: loop.create_future() for m in fresh}
+        self._settling.update(waiting)
+        self._batch = [str(item.get("id")) for item in batch]
+        try:
+            for message in fresh:
+                self.received += 1
+                self._emit(ev.MESSAGE_RECEIVED, message)
+            if waiting:
+                await asyncio.wait(list(waiting.values()), timeout=self.settle_timeout_s)
+            for relay_id in self._batch:
+                settled = waiting.get(relay_id)
+                if settled is not None and not (settled.done() and settled.result()):
+                    raise SignalingError(f"message {relay_id} was not stored by its consumer; "
+                                         "it stays on the relay and comes again")
+                if settled is not None:
+                    self._remember(relay_id)
+                self.cursor = relay_id
+        finally:
+            for relay_id in waiting:
+                self._settling.pop(relay_id, None)
+            self._batch = []
 
     def _remember(self, relay_id: str) -> None:
         if len(self._seen_ring) == self._seen_ring.capacity:

@@ -102,7 +102,7 @@ def test_lab_builds_a_loopback_jupyterlab_command(monkeypatch, tmp_path):
 
 def test_graph_includes_installed_features():
     done = run("graph", "--format", "text")
-    assert done.returncode == 0 and "signaling [registered] <- needs identity" in done.stdout.splitlines()
+    assert done.returncode == 0 and "signaling [registered] <- needs persistence, identity" in done.stdout.splitlines()
 
 
 def test_events_table_lists_kernel_and_given_features(demo_module):

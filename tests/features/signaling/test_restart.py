@@ -103,29 +103,41 @@ async def test_what_arrived_is_not_shown_again_after_a_restart(identities, relay
         await bob.app.shutdown()
 
 
-async def test_a_retained_message_comes_back_until_a_transaction_acknowledges_it(identities, relay):
+async def test_a_consumer_that_stores_messages_decides_what_the_relay_is_told(identities, relay):
     alice = await make_peer(identities, url=relay.url, **FAST)
     bob = await make_peer(identities, url=relay.url, name="Bob", **FAST)
+    db = alice.app.registry.mount_result("persistence").service
     try:
         alice.service.retain_until_acknowledged()
         await alice.wait_for(lambda: alice.state == ["connected"])
         await bob.service.send(alice.identity.user_id, {"n": 1})
         await bob.service.send(alice.identity.user_id, {"n": 2})
-        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) == 2)
-        relay_ids = [m["relay_id"] for m in alice.of("MESSAGE_RECEIVED")]
-        db = alice.app.registry.mount_result("persistence").service
-        async with db.transaction() as tx:  # the consumer stored the first one
-            assert await alice.service.acknowledge(tx, relay_ids[0]) is True
+        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) >= 1)
+        first = alice.of("MESSAGE_RECEIVED")[0]["relay_id"]
+        async with db.transaction() as tx:  # the consumer stores the first message
+            assert await alice.service.acknowledge(tx, first) is True
+        alice.service.settle(first, True)
         async with db.transaction() as tx:
-            assert await alice.service.acknowledge(tx, relay_ids[0]) is False  # once only
+            assert await alice.service.acknowledge(tx, first) is False  # once only
+        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) >= 2)
+        second = alice.of("MESSAGE_RECEIVED")[1]["relay_id"]
+        assert alice.of("MESSAGE_RECEIVED")[1]["payload"] == {"n": 2}
+        alice.service.settle(second, False)  # could not store it: the relay keeps it
+        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) >= 3)  # after the reconnect
+        again = alice.of("MESSAGE_RECEIVED")[2]
+        assert (again["relay_id"], again["payload"]) == (second, {"n": 2})
+        assert alice.of("CONNECTION_LOST")[-1]["reason"].endswith("it stays on the relay and comes again")
+        assert dict(await db.fetchall("SELECT name, value FROM signaling_state"))["cursor"] == first
+        assert await alice.service.is_pending(first) is False and await alice.service.is_pending(second) is True
 
+        async with db.transaction() as tx:
+            assert await alice.service.acknowledge(tx, second) is True
+        alice.service.settle(second, True)
         alice = await _restart(identities, alice, url=relay.url)
         alice.service.retain_until_acknowledged()
         await alice.wait_for(lambda: alice.state == ["connected"])
         await alice.app.settle()
-        again = alice.of("MESSAGE_RECEIVED")
-        assert [(m["relay_id"], m["payload"]) for m in again] == [(relay_ids[1], {"n": 2})]
-        assert again[0]["sender"] == bob.identity.user_id and isinstance(again[0]["ts"], int)
+        assert alice.of("MESSAGE_RECEIVED") == []  # both stored: the relay was told, nothing comes again
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
