@@ -15,4 +15,5 @@ FEATURES = (
     "features.auth",
     "features.settings",
     "features.signaling",
+    "features.messaging",
 )

@@ -1,0 +1,79 @@
+"""What messaging needs of its dependencies, copied from their services (features never import
+each other); the kernel checks these against the real services at mount."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+__all__ = ["CryptoAPI", "IdentityAPI", "PersistenceAPI", "SignalingAPI", "TransactionAPI"]
+
+_Params = Sequence[Any] | Mapping[str, Any]
+
+
+class TransactionAPI(Protocol):
+    async def execute(self, sql: str, params: _Params = ()) -> int: ...
+
+    async def fetchall(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]: ...
+
+    async def fetchone(self, sql: str, params: _Params = ()) -> tuple[Any, ...] | None: ...
+
+
+class PersistenceAPI(Protocol):
+    state: str
+
+    def add_migrations(self, migrations: Iterable[Any]) -> None: ...
+
+    async def migrate(self, migrations: Iterable[Any] = ()) -> list[tuple[str, int]]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[TransactionAPI]: ...
+
+    async def execute(self, sql: str, params: _Params = ()) -> int: ...
+
+    async def fetchall(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]: ...
+
+    async def fetchone(self, sql: str, params: _Params = ()) -> tuple[Any, ...] | None: ...
+
+
+class IdentityAPI(Protocol):
+    @property
+    def user_id(self) -> str | None: ...
+
+
+class CryptoAPI(Protocol):
+    """``sealing`` yields an object with ``encrypt(bytes) -> bytes`` and ``tx``; ``opening``
+    one with ``plaintext`` and ``tx``; ``decrypt`` / ``encrypt`` run ``on_commit(tx, result)``
+    inside the transaction that commits the ratchet step."""
+
+    async def has_session(self, peer: str) -> bool: ...
+
+    def refusal_reason(self, exc: BaseException) -> str | None: ...
+
+    async def prekey_upload(self) -> dict[str, Any]: ...
+
+    async def confirm_upload(self, body: dict[str, Any], answer: dict[str, Any]) -> bool: ...
+
+    async def encrypt(self, peer: str, plaintext: bytes, *, bundle: dict[str, Any] | None = None,
+                      on_commit: Callable[[Any, bytes], Awaitable[None]] | None = None) -> bytes: ...
+
+    async def decrypt(self, peer: str, envelope: bytes, *,
+                      on_commit: Callable[[Any, bytes], Awaitable[None]] | None = None) -> bytes: ...
+
+
+class SignalingAPI(Protocol):
+    def retain_until_acknowledged(self) -> None: ...
+
+    async def acknowledge(self, tx: Any, relay_id: str) -> bool: ...
+
+    async def is_pending(self, relay_id: str) -> bool: ...
+
+    def settle(self, relay_id: str, stored: bool) -> None: ...
+
+    async def queue(self, tx: Any, to: str, payload: Any, message_id: str) -> None: ...
+
+    async def wake(self) -> None: ...
+
+    async def upload_keys(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]: ...
+
+    async def fetch_bundle(self, user_id: str, *, timeout: float | None = None) -> dict[str, Any]: ...

@@ -1,0 +1,36 @@
+"""The messaging feature's table (migrations owner ``messaging``), in the profile database.
+
+    messaging_messages   one row per message and direction: (peer, direction, id) ->
+                         kind, body, sent_at (the sender's clock, ms), stored_at (ours, ms),
+                         status (``queued`` -> ``sent`` | ``failed`` for ours,
+                         ``received`` for theirs), relay_id
+
+A sent message's row is written in the transaction that commits its ratchet step and its
+outbox row; a received one's in the transaction that commits the receiving ratchet step and
+acknowledges the relay message. The file is encrypted as a whole by SQLCipher.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MESSAGING_TABLES", "MIGRATIONS"]
+
+MESSAGING_TABLES = ("messaging_messages",)
+
+_V1 = """
+CREATE TABLE messaging_messages (
+    peer TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    stored_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'received')),
+    relay_id TEXT,
+    PRIMARY KEY (peer, direction, id)
+);
+CREATE INDEX messaging_messages_peer_time ON messaging_messages (peer, stored_at);
+CREATE UNIQUE INDEX messaging_messages_out_id ON messaging_messages (id) WHERE direction = 'out';
+"""
+
+MIGRATIONS = ({"owner": "messaging", "version": 1, "sql": _V1, "description": "messages, both directions"},)

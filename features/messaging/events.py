@@ -1,0 +1,52 @@
+"""The messaging feature's communication contract: what it says and hears.
+
+Payloads carry ids, user ids and reasons, never a body or a key: the body is read from the
+profile database (``MessagingService.history``), where it was stored in the transaction that
+committed the ratchet step.
+
+Heard
+    SIGNALING_CONNECTED        upload prekeys (the relay's count is checked at every connect)
+    CRYPTO_SESSION_STARTED     a peer used one of our one-time prekeys: check the count, refill
+    MESSAGE_RECEIVED           an envelope from the relay: open it, store it, acknowledge it
+    MESSAGE_SENT / MESSAGE_SEND_FAILED  the relay accepted (or refused for good) one of ours
+    PERSISTENCE_OPENED / PERSISTENCE_LOCKED, IDENTITY_LOADED / IDENTITY_CREATED /
+    IDENTITY_FORGOTTEN         ready or locked
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from chatkernel import EventSpec
+
+__all__ = [
+    "EMITTED",
+    "PREKEYS_PUBLISHED",
+    "SECURE_MESSAGE_FAILED",
+    "SECURE_MESSAGE_RECEIVED",
+    "SECURE_MESSAGE_SENT",
+    "SUBSCRIBED",
+    "UNREADABLE_MESSAGE",
+]
+
+SECURE_MESSAGE_RECEIVED = EventSpec(
+    "SECURE_MESSAGE_RECEIVED", "HIGH", "a message was decrypted and stored (read it with history())",
+    {"peer": str, "id": str, "kind": str, "sent_at": int})
+SECURE_MESSAGE_SENT = EventSpec(
+    "SECURE_MESSAGE_SENT", "MEDIUM", "the relay accepted one of our sealed messages",
+    {"peer": str, "id": str})
+SECURE_MESSAGE_FAILED = EventSpec(
+    "SECURE_MESSAGE_FAILED", "HIGH", "the relay refused one of our sealed messages for good",
+    {"peer": str, "id": str, "reason": str})
+UNREADABLE_MESSAGE = EventSpec(
+    "UNREADABLE_MESSAGE", "MEDIUM", "a message from peer was dropped: it could not be opened or read",
+    {"peer": str, "relay_id": str, "reason": str})
+PREKEYS_PUBLISHED = EventSpec(
+    "PREKEYS_PUBLISHED", "LOW", "the relay holds our signed prekey and this many one-time prekeys",
+    {"remaining": int, "accepted": int, "trigger": Literal["connected", "session_started", "manual"]})
+
+EMITTED = (SECURE_MESSAGE_RECEIVED, SECURE_MESSAGE_SENT, SECURE_MESSAGE_FAILED, UNREADABLE_MESSAGE,
+           PREKEYS_PUBLISHED)
+SUBSCRIBED = ("SIGNALING_CONNECTED", "CRYPTO_SESSION_STARTED", "MESSAGE_RECEIVED", "MESSAGE_SENT",
+              "MESSAGE_SEND_FAILED", "PERSISTENCE_OPENED", "PERSISTENCE_LOCKED", "IDENTITY_LOADED",
+              "IDENTITY_CREATED", "IDENTITY_FORGOTTEN")

@@ -1,0 +1,307 @@
+"""End-to-end encrypted delivery: crypto seals, signaling carries, the profile database keeps.
+
+Sending writes three things in one transaction, the ratchet step, the outbox row signaling will
+send, and the message's own row, so a kernel that dies at any point sends the message exactly
+once after the restart or never made it. Receiving opens the envelope, stores the message and
+acknowledges the relay message in one transaction too (the relay keeps each message until then
+and delivers it again after a reconnect or a restart), so a message is neither lost nor stored
+twice::
+
+    message_id = await messaging.send(peer, "hello")        # sealed, stored, queued
+    rows = await messaging.history(peer)                      # both directions, oldest first
+
+Prekeys are published at every connection and refilled when a peer used one of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chatkernel.relay.protocol import is_message_id, is_user_id
+
+from . import _wire
+from . import events as ev
+from ._api import CryptoAPI, IdentityAPI, PersistenceAPI, SignalingAPI
+from ._config import MessagingConfig
+from ._wire import Content
+from .errors import InvalidMessageError, NotReadyError, WireFormatError
+
+__all__ = ["MessagingService"]
+
+Emit = Callable[..., Any]
+Listener = Callable[[str, dict[str, Any]], None]
+_COLUMNS = "peer, direction, id, kind, body, sent_at, stored_at, status, relay_id"
+_INSERT = f"INSERT INTO messaging_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class _AlreadyStored(Exception):
+    """Raised inside a receiving transaction to roll it back: this relay message was handled."""
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MessagingService:
+    """``send``, ``history`` and ``conversations`` for callers; ``receive``, ``sent``,
+    ``failed`` and ``publish_prekeys`` for the machine (they never raise)."""
+
+    def __init__(self, db: PersistenceAPI, identity: IdentityAPI, crypto: CryptoAPI, signaling: SignalingAPI,
+                 config: MessagingConfig | None = None, emit: Emit | None = None, *,
+                 logger: logging.Logger | None = None):
+        self.db = db
+        self.identity = identity
+        self.crypto = crypto
+        self.signaling = signaling
+        self.config = config or MessagingConfig()
+        self._emit = emit
+        self.log = logger or logging.getLogger("chatkernel.features.messaging")
+        self.listener: Listener | None = None
+        self._peer_locks: dict[str, asyncio.Lock] = {}
+        self._upload_lock = asyncio.Lock()
+        self.stats = {"sent": 0, "received": 0, "unreadable": 0, "relay_prekeys": None}
+        self.last_upload_error: str | None = None
+        signaling.retain_until_acknowledged()
+
+    # ------------------------------------------------------------------ readiness
+    @property
+    def ready(self) -> bool:
+        return self.db.state == "open" and self.identity.user_id is not None
+
+    def _require_ready(self) -> str:
+        if self.db.state != "open":
+            raise NotReadyError("the profile database is not open")
+        user_id = self.identity.user_id
+        if user_id is None:
+            raise NotReadyError("no identity is loaded")
+        return user_id
+
+    def _say(self, spec: Any, payload: dict[str, Any]) -> None:
+        if self._emit is not None:
+            self._emit(spec, payload)
+
+    def _notify(self, name: str, **info: Any) -> None:
+        if self.listener is not None:
+            self.listener(name, info)
+
+    # ------------------------------------------------------------------ sending
+    def _check(self, peer: object, body: object, me: str) -> str:
+        if not is_user_id(peer):
+            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        if peer == me:
+            raise InvalidMessageError("peer", "is your own user id")
+        if not isinstance(body, str):
+            raise InvalidMessageError("body", f"must be a str, got {type(body).__name__}")
+        if not body.strip():
+            raise InvalidMessageError("body", "is empty")
+        size = len(body.encode("utf-8", "surrogatepass"))
+        if size > self.config.max_body_bytes:
+            raise InvalidMessageError("body", f"is {size} bytes, over the limit of {self.config.max_body_bytes}")
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidMessageError("body", "holds a lone surrogate (not valid Unicode text)") from None
+        return str(peer)
+
+    async def send(self, peer: str, body: str, *, message_id: str | None = None) -> str:
+        """Seal ``body`` for ``peer`` and queue it; the message id once it is stored.
+
+        The first message to someone fetches their prekey bundle from the relay (so it needs a
+        connection); later ones are sealed and stored offline and go when the connection returns.
+        ``SECURE_MESSAGE_SENT`` follows when the relay accepts it."""
+        me = self._require_ready()
+        peer = self._check(peer, body, me)
+        message_id = message_id or uuid.uuid4().hex
+        if not is_message_id(message_id):
+            raise InvalidMessageError("message_id", "is not a message id (docs/protocol.md)")
+        content = Content(message_id, "text", body, _ms())
+        plaintext = _wire.content_bytes(content)
+
+        async def on_commit(tx: Any, envelope: bytes) -> None:
+            await self.signaling.queue(tx, peer, _wire.payload(envelope), message_id)
+            await tx.execute(_INSERT, (peer, "out", message_id, content.kind, body, content.sent_at, _ms(),
+                                       "queued", None))
+
+        lock = self._peer_locks.setdefault(peer, asyncio.Lock())
+        async with lock:  # one bundle fetch per first contact, however many sends wait for it
+            bundle = None if await self.crypto.has_session(peer) else await self.signaling.fetch_bundle(peer)
+            await self.crypto.encrypt(peer, plaintext, bundle=bundle, on_commit=on_commit)
+        await self.signaling.wake()
+        self.stats["sent"] += 1
+        self._notify("STATS")
+        return message_id
+
+    async def sent(self, payload: dict[str, Any]) -> None:
+        """Signaling's ``MESSAGE_SENT``: ours, if we have it queued, is now ``sent``."""
+        try:
+            if not self.ready:
+                return
+            changed = await self.db.execute(
+                "UPDATE messaging_messages SET status = 'sent', relay_id = ? WHERE direction = 'out' AND id = ? "
+                "AND status = 'queued'", (payload.get("relay_id"), payload.get("id")))
+        except Exception as exc:
+            self.log.info("could not mark %s sent: %s", payload.get("id"), exc)
+            return
+        if changed:
+            self._say(ev.SECURE_MESSAGE_SENT, {"peer": payload["to"], "id": payload["id"]})
+
+    async def failed(self, payload: dict[str, Any]) -> None:
+        """Signaling's ``MESSAGE_SEND_FAILED``: ours, if we have it queued, is now ``failed``."""
+        try:
+            if not self.ready or payload.get("id") is None:
+                return
+            changed = await self.db.execute(
+                "UPDATE messaging_messages SET status = 'failed' WHERE direction = 'out' AND id = ? "
+                "AND status = 'queued'", (payload["id"],))
+        except Exception as exc:
+            self.log.info("could not mark %s failed: %s", payload.get("id"), exc)
+            return
+        if changed:
+            self._say(ev.SECURE_MESSAGE_FAILED, {"peer": str(payload.get("to")), "id": payload["id"],
+                                                 "reason": str(payload.get("reason"))})
+
+    # ------------------------------------------------------------------ receiving
+    async def receive(self, payload: dict[str, Any]) -> str:
+        """Signaling's ``MESSAGE_RECEIVED``: open, store and acknowledge in one transaction, then
+        settle it with signaling. Returns what happened (``stored``, ``unreadable``, ``already
+        stored``, ``not ready``, ``kept``); a message that cannot be handled now (``not ready``,
+        ``kept``) stays on the relay and comes again."""
+        relay_id = str(payload.get("relay_id"))
+        outcome = await self._receive(payload, relay_id)
+        try:
+            self.signaling.settle(relay_id, outcome in ("stored", "unreadable", "already stored"))
+        except Exception as exc:  # signaling went away: the message comes again
+            self.log.info("could not settle %s: %s", relay_id, exc)
+        return outcome
+
+    async def _receive(self, payload: dict[str, Any], relay_id: str) -> str:
+        if not self.ready:
+            return "not ready"
+        sender = payload.get("sender")
+        if not await self._pending(relay_id):
+            return "already stored"  # delivered again (a restart, a re-login): handled once already
+        if not is_user_id(sender):
+            return await self._drop(str(sender), relay_id, "bad_sender")
+        try:
+            envelope = _wire.parse_payload(payload.get("payload"))
+        except WireFormatError as exc:
+            return await self._drop(sender, relay_id, "malformed", exc.reason)
+        outcome: dict[str, Any] = {}
+
+        async def on_commit(tx: Any, plaintext: bytes) -> None:
+            if not await self.signaling.acknowledge(tx, relay_id):
+                raise _AlreadyStored()
+            try:
+                content = _wire.parse_content(plaintext)
+            except WireFormatError as exc:  # authentic but not ours to read: the ratchet step stays
+                outcome["unreadable"] = exc.reason
+                return
+            stored = await tx.execute(
+                _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+                (sender, "in", content.id, content.kind, content.body, content.sent_at, _ms(), "received", relay_id))
+            outcome["content"] = content if stored else None
+
+        try:
+            await self.crypto.decrypt(sender, envelope, on_commit=on_commit)
+        except _AlreadyStored:
+            return "already stored"
+        except Exception as exc:
+            reason = self.crypto.refusal_reason(exc)
+            if reason is None:
+                self.log.warning("message %s from %s kept for later: %s: %s", relay_id, sender,
+                                 type(exc).__name__, exc)
+                return "kept"
+            return await self._drop(sender, relay_id, reason)
+        if "unreadable" in outcome:
+            self._unreadable(sender, relay_id, "bad_content", outcome["unreadable"])
+            return "unreadable"
+        content = outcome.get("content")
+        if content is None:
+            return "already stored"  # the same message id from this peer, under another relay id
+        self.stats["received"] += 1
+        self._say(ev.SECURE_MESSAGE_RECEIVED, {"peer": sender, "id": content.id, "kind": content.kind,
+                                               "sent_at": content.sent_at})
+        self._notify("STATS")
+        return "stored"
+
+    async def _pending(self, relay_id: str) -> bool:
+        try:
+            return await self.signaling.is_pending(relay_id)
+        except Exception as exc:
+            self.log.info("cannot tell whether %s is pending (%s); trying it", relay_id, exc)
+            return True
+
+    async def _drop(self, sender: str, relay_id: str, reason: str, detail: str = "") -> str:
+        """Acknowledge a message that can never be read, so it is not delivered again."""
+        try:
+            async with self.db.transaction() as tx:
+                await self.signaling.acknowledge(tx, relay_id)
+        except Exception as exc:
+            self.log.info("could not drop message %s: %s", relay_id, exc)
+            return "kept"
+        self._unreadable(sender, relay_id, reason, detail)
+        return "unreadable"
+
+    def _unreadable(self, sender: str, relay_id: str, reason: str, detail: str = "") -> None:
+        self.log.info("message %s from %s dropped: %s%s", relay_id, sender, reason, f" ({detail})" if detail else "")
+        self.stats["unreadable"] += 1
+        self._say(ev.UNREADABLE_MESSAGE, {"peer": sender, "relay_id": relay_id, "reason": reason})
+        self._notify("STATS")
+
+    # ------------------------------------------------------------------ prekeys
+    async def publish_prekeys(self, trigger: str = "manual") -> dict[str, Any] | None:
+        """Upload the signed prekey and enough one-time prekeys to bring the relay back to
+        crypto's target (at most ``upload_rounds`` uploads); the last answer, or None if it
+        could not be done now (not ready, not connected: tried again at the next connection)."""
+        async with self._upload_lock:
+            answer: dict[str, Any] | None = None
+            try:
+                self._require_ready()
+                for _ in range(max(1, self.config.upload_rounds)):
+                    body = await self.crypto.prekey_upload()
+                    answer = await self.signaling.upload_keys(body)
+                    low = await self.crypto.confirm_upload(body, answer)
+                    if not low or not body.get("oneTimePrekeys"):
+                        break
+            except Exception as exc:
+                self.last_upload_error = f"{type(exc).__name__}: {exc}"
+                self.log.info("prekeys not published (%s): %s", trigger, self.last_upload_error)
+                self._notify("STATS")
+                return None
+            assert answer is not None
+            self.last_upload_error = None
+            self.stats["relay_prekeys"] = answer["oneTimePrekeys"]
+            self._say(ev.PREKEYS_PUBLISHED, {"remaining": answer["oneTimePrekeys"], "accepted": answer["accepted"],
+                                             "trigger": trigger})
+            self._notify("STATS")
+            return answer
+
+    # ------------------------------------------------------------------ reading
+    async def history(self, peer: str, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+        """The last ``limit`` messages with ``peer`` (stored before ``before``, ms), oldest first."""
+        self._require_ready()
+        if not is_user_id(peer):
+            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidMessageError("limit", "must be an integer from 1 to 10000")
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM messaging_messages WHERE peer = ? AND stored_at < ? "
+            "ORDER BY stored_at DESC, rowid DESC LIMIT ?", (peer, 2**62 if before is None else int(before), limit))
+        names = [c.strip() for c in _COLUMNS.split(",")]
+        return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
+
+    async def conversations(self) -> list[dict[str, Any]]:
+        """Each peer with messages: ``{peer, messages, last_at}``, most recent first."""
+        self._require_ready()
+        rows = await self.db.fetchall("SELECT peer, count(*), max(stored_at) FROM messaging_messages GROUP BY peer "
+                                      "ORDER BY max(stored_at) DESC")
+        return [{"peer": peer, "messages": int(count), "last_at": int(last)} for peer, count, last in rows]
+
+    def __repr__(self) -> str:
+        return (f"MessagingService(ready={self.ready}, sent={self.stats['sent']}, "
+                f"received={self.stats['received']}, unreadable={self.stats['unreadable']})")
