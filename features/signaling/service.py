@@ -67,6 +67,15 @@ class OutgoingMessage:
     seq: int | None = None
 
 
+def _result_future() -> asyncio.Future[dict[str, Any]]:
+    """A send's outcome. Whoever queued it may never await it (a fire-and-forget send, a kernel
+    going away), so a failure is marked as seen: it is reported by MESSAGE_SEND_FAILED instead
+    of as "exception never retrieved"."""
+    future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return future
+
+
 class SignalingService:
     """What the signaling machine drives; also the feature's public service.
 
@@ -468,7 +477,7 @@ class SignalingService:
         not survive a restart: :meth:`submit` (or :meth:`queue` in a transaction) does."""
         self._check_send(to, payload, message_id)
         message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
-                                  asyncio.get_running_loop().create_future())
+                                  _result_future())
         self._outbox.append(message)
         self._outbox_ready.set()
         return message
@@ -480,7 +489,7 @@ class SignalingService:
             return self.enqueue(to, payload, message_id)
         self._check_send(to, payload, message_id)
         message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
-                                  asyncio.get_running_loop().create_future())
+                                  _result_future())
         async with self.db.transaction() as tx:
             await self.queue(tx, message.to, payload, message.id)
             row = await tx.fetchone("SELECT seq FROM signaling_outbox WHERE id = ?", (message.id,))

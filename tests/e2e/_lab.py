@@ -342,7 +342,8 @@ def _open(page: Any, base_url: str, token: str, name: str) -> None:
         wait_until="domcontentloaded",
         timeout=OPEN_TIMEOUT * 1000,
     )
-    page.wait_for_selector(".jp-NotebookPanel", timeout=OPEN_TIMEOUT * 1000)
+    # The restored workspace may hold earlier notebooks' panels, hidden: wait for a shown one.
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden)", timeout=OPEN_TIMEOUT * 1000)
 
     def kernel_ready(st: dict[str, Any]) -> bool:
         if st.get("dialog"):  # e.g. "Select Kernel": take the default choice
