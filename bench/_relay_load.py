@@ -19,15 +19,18 @@ import json
 import os
 import random
 import resource
+import signal
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 HOST = "127.0.0.1"
 WORKER_SCRIPT = Path(__file__).resolve()
@@ -47,6 +50,39 @@ SLOW_PACE_S = (0.100, 0.300)
 
 
 # ----------------------------------------------------------------------------------- /proc
+def run_terminable(main: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(main())`` where SIGTERM unwinds like Ctrl-C, so every child process a
+    benchmark started is stopped on the way out; the process then exits 128 + SIGTERM."""
+    terminated: list[bool] = []
+
+    async def guarded() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_sigterm() -> None:
+            terminated.append(True)
+            task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+            handling = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+            handling = False
+        try:
+            return await main()
+        finally:
+            if handling:
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if terminated:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:

@@ -35,7 +35,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -213,37 +212,9 @@ async def _all(plan: Plan) -> list[SummaryRow]:
     ]
 
 
-async def _guarded(plan: Plan, terminated: list[bool]) -> list[SummaryRow]:
-    """``_all`` with SIGTERM unwinding like Ctrl-C, so every child process is stopped."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    assert main is not None
-
-    def on_sigterm() -> None:
-        terminated.append(True)
-        main.cancel()
-
-    try:
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-        handling = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
-        handling = False
-    try:
-        return await _all(plan)
-    finally:
-        if handling:
-            loop.remove_signal_handler(signal.SIGTERM)
-
-
 def run(quick: bool) -> list[SummaryRow]:
     print_header("encrypted messaging latency beside unencrypted signaling", quick)
-    terminated: list[bool] = []
-    try:
-        return asyncio.run(_guarded(QUICK if quick else FULL, terminated))
-    except asyncio.CancelledError:
-        if terminated:
-            raise SystemExit(128 + signal.SIGTERM) from None
-        raise
+    return L.run_terminable(lambda: _all(QUICK if quick else FULL))
 
 
 async def profile_client(plan: Plan) -> None:

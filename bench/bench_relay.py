@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -433,42 +432,19 @@ async def bench_parked(plan: Plan, workdir: Path) -> list[SummaryRow]:
 
 
 # ----------------------------------------------------------------------------------- entry points
-async def _all(plan: Plan, terminated: list[bool]) -> list[SummaryRow]:
+async def _all(plan: Plan) -> list[SummaryRow]:
     rows: list[SummaryRow] = []
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    assert main is not None
-
-    def on_sigterm() -> None:  # unwind like Ctrl-C, so every child process is stopped
-        terminated.append(True)
-        main.cancel()
-
-    try:
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-        handling = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
-        handling = False
-    try:
-        with L.scratch_dir() as workdir:
-            for bench in (bench_latency, bench_throughput, bench_parked):
-                started = time.perf_counter()
-                rows += await bench(plan, workdir)
-                print(f"   [{time.perf_counter() - started:.1f} s]", flush=True)
-    finally:
-        if handling:
-            loop.remove_signal_handler(signal.SIGTERM)
+    with L.scratch_dir() as workdir:
+        for bench in (bench_latency, bench_throughput, bench_parked):
+            started = time.perf_counter()
+            rows += await bench(plan, workdir)
+            print(f"   [{time.perf_counter() - started:.1f} s]", flush=True)
     return rows
 
 
 def run(quick: bool) -> list[SummaryRow]:
     print_header("relay in its own process: latency, throughput, parked polls", quick)
-    terminated: list[bool] = []
-    try:
-        return asyncio.run(_all(QUICK if quick else FULL, terminated))
-    except asyncio.CancelledError:
-        if terminated:
-            raise SystemExit(128 + signal.SIGTERM) from None
-        raise
+    return L.run_terminable(lambda: _all(QUICK if quick else FULL))
 
 
 async def profile_relay(plan: Plan) -> None:
