@@ -13,7 +13,8 @@ rows can join it, so *a ratchet step and the message it protects commit together
 
 ``encrypt`` / ``decrypt`` are the one-call forms; their ``on_commit(tx, result)`` runs inside the
 transaction just before it commits (if it raises, nothing commits). Sessions are read from the
-database inside each transaction and written back before it commits; nothing secret is cached.
+database inside each transaction and written back before it commits; no session is cached (the
+identity's key objects are, while it is loaded, and dropped when the database locks).
 A refused envelope raises (a ``CryptoError``), emits ``DECRYPTION_FAILED`` and changes no table.
 """
 
@@ -150,6 +151,7 @@ class CryptoService(GroupsMixin):
         self.relay_prekeys: int | None = None  # the relay's count in the last POST /keys answer
         self.counts: dict[str, int] = {}
         self._announced_ready = False
+        self._key_cache: tuple[tuple[bytes, ...], IdentityKeyPair] | None = None
 
     # ------------------------------------------------------------------ readiness
     @property
@@ -168,8 +170,10 @@ class CryptoService(GroupsMixin):
         return user_id
 
     def locked(self) -> None:
-        """The database closed (the machine calls this): the next operation announces READY again."""
+        """The database closed or the identity was forgotten (the machine calls this): the key
+        objects go, and the next operation announces READY again."""
         self._announced_ready = False
+        self._key_cache = None
 
     def _notify(self, name: str, **info: Any) -> None:
         if self.listener is not None:
@@ -180,11 +184,18 @@ class CryptoService(GroupsMixin):
             self._emit(spec, payload)
 
     def _keys(self) -> IdentityKeyPair:
+        """The loaded identity's key objects, built once per identity (0.18 ms each time) and
+        dropped when the database locks or the identity is forgotten; the identity is asked
+        for its public keys on every call, so a forgotten one is never used from here."""
+        public = tuple(self.identity.public_keys())
+        if self._key_cache is not None and self._key_cache[0] == public:
+            return self._key_cache[1]
         seed, exchange = self.identity.private_keys()
         pair = IdentityKeyPair(Ed25519PrivateKey.from_private_bytes(seed),
                                X25519PrivateKey.from_private_bytes(exchange))
-        if (pair.public.signing_key, pair.public.dh_key) != tuple(self.identity.public_keys()):
+        if (pair.public.signing_key, pair.public.dh_key) != public:
             raise NotReadyError("the identity's private and public keys do not match")
+        self._key_cache = (public, pair)
         return pair
 
     def _now(self) -> int:

@@ -68,9 +68,11 @@ async def test_machine_follows_the_database_and_the_panel_shows_counts(people):
     assert panel.rows["State"] == "ready" and panel.rows["Sessions"] == "0"
     assert panel.rows["Prekeys left (relay)"] == "100" and panel.rows["Prekeys held (local)"] == "100"
     assert "safety numbers" in panel.note.value and "var(--jp-" in panel.table.value
+    assert bob.crypto._key_cache is not None  # the identity's key objects, built once
     await bob.db.close()
     await bob.settle()
     assert bob.actor.state == ["locked"] and panel.rows["Sessions"] == "\u2014"
+    assert bob.crypto._key_cache is None  # and dropped with the lock
     bob.identity.loaded = False
     await bob.db.open(bob.key, "me")
     await bob.settle()
