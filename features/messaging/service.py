@@ -269,6 +269,9 @@ class MessagingService:
                     if not low or not body.get("oneTimePrekeys"):
                         break
             except Exception as exc:
+                if not self.ready:  # logged out meanwhile: not a failure, it runs at the next connection
+                    self.log.info("prekeys not published (%s): logged out", trigger)
+                    return None
                 self.last_upload_error = f"{type(exc).__name__}: {exc}"
                 self.log.info("prekeys not published (%s): %s", trigger, self.last_upload_error)
                 self._notify("STATS")
