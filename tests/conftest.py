@@ -1,6 +1,7 @@
 """Shared test configuration: async tests run on asyncio through anyio's pytest plugin, and
 every app the suite boots validates each payload against its spec (strict mode). The
-``identities`` fixture boots and signs up the identity that signaling connects as."""
+``identities`` fixture boots and signs up the identity that signaling connects as; ``relay`` is a
+real relay on loopback."""
 
 import os
 from pathlib import Path
@@ -62,3 +63,14 @@ class Identities:
 @pytest.fixture
 def identities(tmp_path: Path) -> Identities:
     return Identities(tmp_path)
+
+
+@pytest.fixture
+async def relay() -> Any:
+    """A real relay on a free loopback port (memory store), for one test; the relay's own tests
+    (tests/chatkernel/relay/) override it with their configured one."""
+    from chatkernel.relay import EmbeddedRelay
+
+    server = await EmbeddedRelay.start(store="memory")
+    yield server
+    await server.stop()

@@ -425,21 +425,14 @@ class CryptoService(GroupsMixin):
                     header: InitialHeader | None) -> tuple[bytes, dict[str, Any] | None]:
         row = await tx.fetchone("SELECT state, base_key, role, header_hash FROM crypto_sessions WHERE peer = ?",
                                 (peer,))
-        previous = await tx.fetchall("SELECT state, base_key, role, header_hash FROM crypto_previous_sessions "
-                                     "WHERE peer = ? ORDER BY archived_at DESC, rowid DESC", (peer,))
-        if header is not None:  # a prekey envelope: its base key names the session, if one exists
-            named = [r for r in ([row] if row is not None else []) + previous if bytes(r[1]) == header.ephemeral_key]
-            if not named:
-                return await self._accept(tx, keys, peer, envelope, header)
-            candidates = named
-            if named[0][3] is not None and bytes(named[0][3]) != header_hash(header_bytes(envelope)):
-                raise AuthenticationError()  # the session's base key under an altered header
-        else:
-            candidates = ([row] if row is not None else []) + previous
-            if not candidates:
-                raise NoSessionError(peer)
+        # A prekey envelope's base key names its session, if one exists; a ratchet envelope is
+        # tried with the current session, then (only if that fails) with the replaced ones.
+        base_key = header.ephemeral_key if header is not None else None
         first: DecryptionError | None = None
-        for candidate in candidates:
+        async for candidate in self._candidates(tx, peer, row, base_key):
+            if header is not None and candidate[3] is not None and \
+                    bytes(candidate[3]) != header_hash(header_bytes(envelope)):
+                raise AuthenticationError()  # the session's base key under an altered header
             session = Session.from_bytes(bytes(candidate[0]), limits=self.limits)
             try:
                 plaintext = open_envelope(session, envelope)
@@ -453,8 +446,25 @@ class CryptoService(GroupsMixin):
             await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), bytes(candidate[1]), candidate[2],
                                                self._now()))
             return plaintext, None
-        assert first is not None
-        raise first
+        if first is not None:
+            raise first
+        if header is not None:
+            return await self._accept(tx, keys, peer, envelope, header)
+        raise NoSessionError(peer)
+
+    @staticmethod
+    async def _candidates(tx: TransactionAPI, peer: str, row: tuple[Any, ...] | None,
+                          base_key: bytes | None) -> AsyncIterator[tuple[Any, ...]]:
+        """The sessions that may open an envelope, the current one first; the replaced ones are
+        read only when the current one is not it (or failed), so the usual message costs no query."""
+        if row is not None and (base_key is None or bytes(row[1]) == base_key):
+            yield row
+            if base_key is not None:
+                return
+        where, params = ("peer = ?", (peer,)) if base_key is None else ("peer = ? AND base_key = ?", (peer, base_key))
+        for previous in await tx.fetchall(f"SELECT state, base_key, role, header_hash FROM crypto_previous_sessions "
+                                          f"WHERE {where} ORDER BY archived_at DESC, rowid DESC", params):
+            yield previous
 
     async def _archive_current(self, tx: TransactionAPI, peer: str) -> None:
         """Keep the current session among the previous ones (a new X3DH is replacing it)."""

@@ -3,8 +3,8 @@
 ``ready`` means the profile database is open and an identity is loaded. Received envelopes are
 handled one at a time, in the order the relay delivered them (the ratchet needs that order),
 as the machine's own actions, and each is settled with signaling; one heard while locked is
-settled as not stored, so it stays on the relay and comes again. Prekey uploads wait on the network, so they run as tasks and never
-hold up the messages behind them.
+settled as not stored, so it stays on the relay and comes again. Prekey uploads wait on the
+network, so they run as tasks and never hold up the messages behind them.
 """
 
 from __future__ import annotations

@@ -341,9 +341,12 @@ class SignalingService:
         """In the caller's transaction: a send written to the outbox, so it commits with the
         caller's own rows (an envelope and the ratchet step that made it). After the commit,
         call :meth:`wake`; a send committed just before a crash goes out after the restart."""
-        self._check_send(to, payload, message_id, required_id=True)
+        await self._insert(tx, to, self._check_send(to, payload, message_id, required_id=True), message_id)
+
+    @staticmethod
+    async def _insert(tx: TransactionAPI, to: str, payload_text: str, message_id: str) -> None:
         await tx.execute("INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, ?)",
-                         (message_id, to, _store.encode_payload(payload), int(time.time() * 1000)))
+                         (message_id, to, payload_text, int(time.time() * 1000)))
 
     async def wake(self) -> None:
         """Pick up the sends :meth:`queue` committed (in order)."""
@@ -460,7 +463,8 @@ class SignalingService:
         self._seen_ring.clear()
 
     # ------------------------------------------------------------------ sending
-    def _check_send(self, to: object, payload: object, message_id: object, *, required_id: bool = False) -> None:
+    def _check_send(self, to: object, payload: object, message_id: object, *, required_id: bool = False) -> str:
+        """The payload as stored (JSON text), once the send is checked."""
         if not isinstance(to, str) or not to:
             raise SignalingError(f"recipient must be a user id, got {to!r}")
         if (message_id is not None or required_id) and (not isinstance(message_id, str) or not message_id):
@@ -468,7 +472,7 @@ class SignalingService:
         if len(self._outbox) >= self._outbox_limit:
             raise SignalingError(f"the outbox is full ({self._outbox_limit} messages)")
         try:
-            _store.encode_payload(payload)
+            return _store.encode_payload(payload)
         except (TypeError, ValueError) as exc:
             raise SignalingError(f"the payload is not JSON: {exc}") from None
 
@@ -487,11 +491,11 @@ class SignalingService:
         sent after a restart too), else in memory (:meth:`enqueue`)."""
         if self.db is None or not self._db_open():
             return self.enqueue(to, payload, message_id)
-        self._check_send(to, payload, message_id)
+        text = self._check_send(to, payload, message_id)
         message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
                                   _result_future())
         async with self.db.transaction() as tx:
-            await self.queue(tx, message.to, payload, message.id)
+            await self._insert(tx, message.to, text, message.id)
             row = await tx.fetchone("SELECT seq FROM signaling_outbox WHERE id = ?", (message.id,))
         assert row is not None
         message.seq = int(row[0])

@@ -101,15 +101,6 @@ class Kernel:
 
 
 @pytest.fixture
-async def relay():
-    from chatkernel.relay import EmbeddedRelay
-
-    server = await EmbeddedRelay.start(store="memory")
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def bob(tmp_path, relay):
     import features
     from chatkernel import bootstrap

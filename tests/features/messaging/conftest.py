@@ -60,15 +60,6 @@ class Person:
 
 
 @pytest.fixture
-async def relay():
-    from chatkernel.relay import EmbeddedRelay
-
-    server = await EmbeddedRelay.start(store="memory")
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def people(identities, relay):
     """``await people("Alice", ...)``: signed-up people, connected, prekeys published;
     ``await people.restart(person)``: the same profile in a new app (a restarted kernel)."""

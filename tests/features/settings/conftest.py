@@ -93,15 +93,6 @@ async def boot() -> AsyncIterator[Callable[..., Awaitable[Booted]]]:
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[Any]:
-    from chatkernel.relay import EmbeddedRelay
-
-    server = await EmbeddedRelay.start(store="memory")
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def closed_port_url() -> str:
     """A loopback port nobody listens on: connecting is refused."""
     sock = socket.socket()

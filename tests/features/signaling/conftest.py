@@ -1,4 +1,4 @@
-"""Fixtures: a real relay on loopback and booted apps that run the signaling feature.
+"""Fixtures: booted apps that run the signaling feature (the relay fixture is tests/conftest.py's).
 
 Signaling connects only as a loaded identity: each peer mounts persistence and identity too
 and signs up (``identities``, tests/conftest.py) unless ``signed_up=False``.
@@ -105,15 +105,6 @@ async def peers(identities):
     yield factory
     for peer in made:
         await peer.app.shutdown()
-
-
-@pytest.fixture
-async def relay():
-    from chatkernel.relay import EmbeddedRelay
-
-    server = await EmbeddedRelay.start(store="memory")
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
