@@ -3,6 +3,7 @@ every app the suite boots validates each payload against its spec (strict mode).
 ``identities`` fixture boots and signs up the identity that signaling connects as; ``relay`` is a
 real relay on loopback."""
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,18 @@ os.environ.setdefault("CHATKERNEL_STRICT", "1")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _chatkernel_logger_restored():
+    """The CLIs run in-process in some tests and configure the ``chatkernel`` logger (a level, a
+    handler on that test's captured stderr); each test gets it back as it found it, so no test
+    depends on which ran before it."""
+    logger = logging.getLogger("chatkernel")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 class Identities:

@@ -94,7 +94,7 @@ def test_bus_reports_handlers_over_budget():
 
 
 def test_configure_logging_is_idempotent():
-    logger = configure_logging("DEBUG")
+    logger = configure_logging("DEBUG")  # the logger is restored after each test (tests/conftest.py)
     configure_logging("INFO")
     ours = [h for h in logger.handlers if getattr(h, "_chatkernel", False)]
     assert len(ours) == 1 and logger.level == logging.INFO

@@ -55,7 +55,7 @@ async def test_without_an_identity_it_does_not_connect_and_a_connect_waits_for_o
     assert not alice.of("SIGNALING_CONNECTED") and not alice.of("FEATURE_ERROR") and not alice.app.bus.errors
 
     user_id = await alice.sign_up("Alice")
-    await alice.wait_for(lambda: alice.state == ["connected"])
+    await alice.wait_for(lambda: alice.state == ["connected"] and alice.of("SIGNALING_CONNECTED"))
     assert alice.of("SIGNALING_CONNECTED") == [{"url": relay.url, "user_id": user_id}]
 
 
