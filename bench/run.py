@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "crypto": "bench_crypto",
     "stores": "bench_relay_store",
     "relay": "bench_relay",
+    "client": "bench_relay_client",
     "messaging": "bench_messaging",
     "limits": "bench_relay_limits",
     "workers": "bench_relay_workers",

@@ -10,12 +10,12 @@
     │   │                     detail, field)
     │   └── NoBundleError     GET /keys/{userId} found no bundle: unknown_user or no_prekeys
     │                         (user_id, code)
+    ├── RelayTransportError   no answer: the relay is unreachable, closed the connection or timed
+    │                         out (method, path, cause, sent); worth a retry
     ├── InvalidBundleError    the relay's bundle is malformed or its signed prekey does not verify
     │                         (user_id, field, reason); never use such keys
     └── NotConnectedError     an operation needs a connection that is not there
         └── NoIdentityError   no identity is loaded (sign up or log in first)
-
-Network failures are not wrapped: they come as ``httpx.TransportError`` (worth a retry).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from chatkernel import ChatKernelError
 
 __all__ = ["InsecureURLError", "InvalidBundleError", "InvalidURLError", "KeyUploadError", "NoBundleError",
-           "NoIdentityError", "NotConnectedError", "RelayRequestError", "SignalingError"]
+           "NoIdentityError", "NotConnectedError", "RelayRequestError", "RelayTransportError", "SignalingError"]
 
 
 class SignalingError(ChatKernelError):
@@ -64,6 +64,19 @@ class RelayRequestError(SignalingError):
         """The same refusal as a more precise class (``extra`` goes to its constructor)."""
         return cls(error.status, error.code, error.detail, retry_after=error.retry_after, field=error.field,
                    reason=error.reason, **extra)  # type: ignore[arg-type]
+
+
+class RelayTransportError(SignalingError):
+    """A request got no answer. ``sent`` is False when it surely never reached the relay (the
+    connection was refused or not made in time): then even a request that must not run twice,
+    such as a bundle fetch that takes a one-time prekey, can be repeated."""
+
+    def __init__(self, method: str, path: str, cause: str, *, sent: bool):
+        super().__init__(f"{method} {path}: no answer from the relay ({cause})")
+        self.method = method
+        self.path = path
+        self.cause = cause
+        self.sent = sent
 
 
 class KeyUploadError(RelayRequestError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 from statemachine import State
 
 from chatkernel import Event, Machine
@@ -193,7 +192,7 @@ class SignalingMachine(Machine):
     async def on_invoke_connecting(self, **_: Any) -> Any:
         try:
             return await self.service.connect()
-        except (httpx.HTTPError, SignalingError) as exc:
+        except SignalingError as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     async def on_invoke_connected(self, **_: Any) -> str:

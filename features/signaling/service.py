@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from chatkernel import RingBuffer, spawn_task
 from chatkernel.relay.protocol import b64url_encode, connect_message
 
@@ -29,7 +27,7 @@ from . import events as ev
 from . import _store
 from ._api import IdentityAPI, PersistenceAPI, TransactionAPI
 from .client import RelayClient, check_url
-from .errors import NoIdentityError, NotConnectedError, RelayRequestError, SignalingError
+from .errors import NoIdentityError, NotConnectedError, RelayRequestError, RelayTransportError, SignalingError
 
 __all__ = ["Backoff", "OutgoingMessage", "SignalingService"]
 
@@ -104,7 +102,7 @@ class SignalingService:
     Both wait up to ``key_wait_s`` (the setting; or ``timeout=`` seconds, ``0`` to require a
     connection now) for the connected state, reconnect on 401 and wait out 429 / 503 within
     the same bound, then give up with :class:`NotConnectedError`, the relay's
-    :class:`RelayRequestError` or the network's ``httpx.TransportError``.
+    :class:`RelayRequestError` or the network's :class:`RelayTransportError`.
     """
 
     def __init__(self, emit: Emit, identity: IdentityAPI, *, db: PersistenceAPI | None = None,
@@ -361,12 +359,14 @@ class SignalingService:
         client, self._client = self._client, None
         if client is None:
             return
-        if notify_relay and self._session_user is not None:
-            try:
-                await client.disconnect(self._session_user)
-            except (httpx.HTTPError, SignalingError) as exc:
-                log.info("disconnect from %s failed (%s); the token will expire", client.url, exc)
-        await client.aclose()
+        try:
+            if notify_relay and self._session_user is not None:
+                try:
+                    await client.disconnect(self._session_user)
+                except SignalingError as exc:
+                    log.info("disconnect from %s failed (%s); the token will expire", client.url, exc)
+        finally:  # even when cancelled (shutdown): an unclosed session keeps its sockets
+            await client.aclose()
 
     async def poll_forever(self) -> str:
         """Long-poll until the connection fails; returns why. Each event becomes MESSAGE_RECEIVED."""
@@ -386,8 +386,8 @@ class SignalingService:
                 if exc.status == 401 and self.on_token_rejected is not None:
                     self.on_token_rejected()
                 return str(exc)
-            except httpx.HTTPError as exc:
-                return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except RelayTransportError as exc:
+                return str(exc)
             try:
                 await self._deliver(batch)
             except Exception as exc:  # the database closed (log-out) or failed: store nothing, ack nothing
@@ -538,7 +538,7 @@ class SignalingService:
                 await self._pop(message)
                 self._finish(message, error=exc)
                 continue
-            except httpx.HTTPError:
+            except RelayTransportError:
                 await asyncio.sleep(Backoff(attempt=min(message.attempts, 8) - 1).next_delay())
                 continue
             await self._pop(message)
@@ -617,8 +617,8 @@ class SignalingService:
                 delay = exc.retry_after if exc.retry_after is not None else self._retry_delay(attempt)
                 if loop.time() + delay > deadline:
                     raise
-            except httpx.TransportError as exc:
-                if not idempotent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            except RelayTransportError as exc:
+                if not idempotent and exc.sent:
                     raise
                 delay = self._retry_delay(attempt)
                 if loop.time() + delay > deadline:

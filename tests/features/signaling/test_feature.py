@@ -105,7 +105,7 @@ async def test_a_remote_plain_http_relay_is_adopted_only_when_the_url_change_all
     assert alice.service.url is None and alice.state == ["disconnected"]
 
     alice.url_changed(remote, allow_insecure_remote=True)
-    await alice.wait_for(lambda: alice.state == ["connected"])
+    await alice.wait_for(lambda: alice.state == ["connected"] and alice.of("SIGNALING_CONNECTED"))
     assert alice.of("SIGNALING_CONNECTED") == [{"url": remote, "user_id": alice.service.user_id}]
     assert alice.service.url == remote and alice.service.allow_insecure is True
 

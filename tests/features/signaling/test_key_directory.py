@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import textwrap
 from typing import Any, Protocol
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -23,13 +23,14 @@ from chatkernel.relay import EmbeddedRelay, RelayConfig
 from chatkernel.relay._stores._base import SignedPrekey
 from chatkernel.relay.protocol import b64url_encode, derive_user_id, signed_prekey, signed_prekey_message
 
-from features.signaling.client import RelayClient, check_bundle
+from features.signaling.client import Answer, RelayClient, check_bundle
 from features.signaling.errors import (
     InvalidBundleError,
     KeyUploadError,
     NoBundleError,
     NotConnectedError,
     RelayRequestError,
+    RelayTransportError,
     SignalingError,
 )
 from features.signaling.events import PREKEY_COUNT
@@ -356,10 +357,11 @@ async def test_network_errors_are_retried_until_the_deadline_then_raised_as_tran
     # The relay is gone but nothing told the service (no poll loop runs here).
     try:
         assert service.connected
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(RelayTransportError, match="no answer from the relay"):
             await service.upload_keys({})
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(RelayTransportError) as info:
             await service.fetch_bundle(a_user_id(), timeout=0)
+        assert info.value.sent is False and info.value.path.startswith("/keys/")
     finally:
         await service.drop_connection("test over", notify_relay=False)
 
@@ -378,23 +380,35 @@ def test_the_seam_in_the_docstring_fits_the_service():
 
 # ---------------------------------------------------------------------------------- what is retried
 
-def _scripted_service(script: list[Any]) -> tuple[SignalingService, list[httpx.Request]]:
-    """A connected service whose relay answers from ``script`` (responses, or errors to raise):
-    only for the retry rules, which a real relay cannot be made to break on cue."""
-    seen: list[httpx.Request] = []
+def _reply(status: int, body: Any = None, *, text: str | None = None, retry_after: str | None = None) -> Any:
+    """A scripted relay answer: JSON ``body`` (or raw ``text``) with ``status``."""
+    raw = (text if text is not None else json.dumps(body)).encode()
+    return lambda method, path: Answer(method, path, status, "scripted", raw, retry_after)
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        step = script.pop(0)
+
+def _lost(sent: bool) -> Any:
+    """A scripted network failure: the answer lost (``sent``), or the connection refused."""
+    return lambda method, path: RelayTransportError(method, path, "scripted", sent=sent)
+
+
+def _scripted_service(script: list[Any]) -> tuple[SignalingService, list[dict[str, str]]]:
+    """A connected service whose relay answers from ``script`` (answers, or failures to raise):
+    only for the retry rules, which a real relay cannot be made to break on cue."""
+    seen: list[dict[str, str]] = []
+
+    async def answer(method: str, path: str, body: bytes | None, headers: dict[str, str],
+                     timeout: float) -> Answer:
+        seen.append(headers)
+        step = script.pop(0)(method, path)
         if isinstance(step, Exception):
             raise step
-        return step
+        return step  # type: ignore[no-any-return]
 
     identity = KeyHolder()
     service = SignalingService(lambda *a, **k: None, identity, key_wait_s=5.0)
     service.set_url("http://127.0.0.1:9")
     client = RelayClient(service.url)
-    client._http = httpx.AsyncClient(base_url=client.url, transport=httpx.MockTransport(answer))
+    client.transport = answer
     client.token = "t"
     service._client = client
     service._session_user = identity.user_id
@@ -402,38 +416,38 @@ def _scripted_service(script: list[Any]) -> tuple[SignalingService, list[httpx.R
     return service, seen
 
 
-def _bundle_response() -> tuple[httpx.Response, str]:
+def _bundle_response() -> tuple[Any, str]:
     bundle, user_id = _good_bundle()
-    return httpx.Response(200, json=bundle), user_id
+    return _reply(200, bundle), user_id
 
 
 async def test_an_upload_is_retried_after_server_errors_and_lost_answers():
     service, seen = _scripted_service([
-        httpx.Response(500, json={"error": "internal_error", "detail": "oops"}),
-        httpx.ReadError("lost"),
-        httpx.Response(200, json={"oneTimePrekeys": 0, "accepted": 0}),
+        _reply(500, {"error": "internal_error", "detail": "oops"}),
+        _lost(sent=True),
+        _reply(200, {"oneTimePrekeys": 0, "accepted": 0}),
     ])
     assert await service.upload_keys({}) == {"oneTimePrekeys": 0, "accepted": 0}
-    assert len(seen) == 3 and all(r.headers["authorization"] == "Bearer t" for r in seen)
+    assert len(seen) == 3 and all(h["Authorization"] == "Bearer t" for h in seen)
 
 
 @pytest.mark.parametrize("failure", [
-    httpx.Response(500, json={"error": "internal_error", "detail": "oops"}),
-    httpx.Response(200, text="not json"),
-    httpx.ReadError("the answer was lost"),
+    _reply(500, {"error": "internal_error", "detail": "oops"}),
+    _reply(200, text="not json"),
+    _lost(sent=True),
 ], ids=["500", "not json", "read error"])
 async def test_a_fetch_that_may_have_taken_a_one_time_prekey_is_not_repeated(failure):
     good, user_id = _bundle_response()
     service, seen = _scripted_service([failure, good])
-    with pytest.raises((RelayRequestError, httpx.ReadError)):
+    with pytest.raises((RelayRequestError, RelayTransportError)):
         await service.fetch_bundle(user_id)
     assert len(seen) == 1
 
 
 @pytest.mark.parametrize("failure", [
-    httpx.Response(429, json={"error": "rate_limited", "detail": "slow down"}, headers={"Retry-After": "0.01"}),
-    httpx.Response(503, json={"error": "store_unavailable", "detail": "later"}),
-    httpx.ConnectError("refused"),
+    _reply(429, {"error": "rate_limited", "detail": "slow down"}, retry_after="0.01"),
+    _reply(503, {"error": "store_unavailable", "detail": "later"}),
+    _lost(sent=False),
 ], ids=["429", "503", "connect error"])
 async def test_a_fetch_the_relay_surely_did_not_serve_is_retried(failure):
     good, user_id = _bundle_response()
@@ -443,7 +457,7 @@ async def test_a_fetch_the_relay_surely_did_not_serve_is_retried(failure):
 
 
 async def test_a_malformed_upload_answer_is_a_clear_error():
-    service, _ = _scripted_service([httpx.Response(200, json={"oneTimePrekeys": "many", "accepted": 0})])
+    service, _ = _scripted_service([_reply(200, {"oneTimePrekeys": "many", "accepted": 0})])
     with pytest.raises(RelayRequestError, match="oneTimePrekeys='many', not a count") as info:
         await service.upload_keys({}, timeout=0)
     assert info.value.code == "bad_response"
