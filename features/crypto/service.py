@@ -152,6 +152,9 @@ class CryptoService(GroupsMixin):
         self.counts: dict[str, int] = {}
         self._announced_ready = False
         self._key_cache: tuple[tuple[bytes, ...], IdentityKeyPair] | None = None
+        # Peers known to have a stored session, per loaded identity: sessions are never deleted
+        # (a replaced one moves to crypto_previous_sessions), so a hit needs no query.
+        self._with_session: tuple[str, set[str]] = ("", set())
 
     # ------------------------------------------------------------------ readiness
     @property
@@ -174,6 +177,7 @@ class CryptoService(GroupsMixin):
         objects go, and the next operation announces READY again."""
         self._announced_ready = False
         self._key_cache = None
+        self._with_session = ("", set())
 
     def _notify(self, name: str, **info: Any) -> None:
         if self.listener is not None:
@@ -520,9 +524,17 @@ class CryptoService(GroupsMixin):
     # ------------------------------------------------------------------ for callers
     async def has_session(self, peer: str) -> bool:
         """Whether a pairwise session with ``peer`` is stored (else a first message needs a bundle)."""
-        self._require_ready()
+        me = self._require_ready()
         check_peer(peer)
-        return await self.db.fetchone("SELECT 1 FROM crypto_sessions WHERE peer = ?", (peer,)) is not None
+        owner, known = self._with_session
+        if owner == me and peer in known:
+            return True
+        found = await self.db.fetchone("SELECT 1 FROM crypto_sessions WHERE peer = ?", (peer,)) is not None
+        if found:
+            if self._with_session[0] != me:
+                self._with_session = (me, set())
+            self._with_session[1].add(peer)
+        return found
 
     @staticmethod
     def refusal_reason(exc: BaseException) -> str | None:

@@ -2,8 +2,9 @@
 
 The service is the single owner of the connection. Every call runs on the database thread and
 is awaited, so the kernel's loop never waits on the disk. An ``asyncio.Lock`` gives one caller
-at a time the connection: a transaction holds it from ``BEGIN IMMEDIATE`` to ``COMMIT`` (or
-``ROLLBACK``), so work from other tasks cannot slip into it. Lifecycle changes are reported to
+at a time the connection: a transaction holds it from its block's start (``BEGIN IMMEDIATE``
+runs with its first statement) to ``COMMIT`` (or ``ROLLBACK``), so work from other tasks cannot
+slip into it. Lifecycle changes are reported to
 ``listener`` (the feature's machine), which turns them into events.
 """
 
@@ -69,10 +70,14 @@ class Transaction:
         self._service = service
         self._db = db
         self.closed = False
+        self.begun = False  # BEGIN IMMEDIATE goes with the first statement: one trip to the thread less
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
             raise TransactionError("used after its block ended")
+        if not self.begun:
+            self.begun = True
+            return await self._service._call(_begin_then, self._db, fn, args)
         return await self._service._call(fn, *args)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -264,18 +269,19 @@ class PersistenceService:
         """``async with service.transaction() as tx``: everything in the block commits together,
         or, if the block raises (or is cancelled), nothing of it is kept."""
         async with self._guard("start a transaction") as db:
-            await self._call(db.execute, "BEGIN IMMEDIATE")
             tx = Transaction(self, db)
             self._tx_task = asyncio.current_task()
             try:
                 yield tx
             except BaseException:
                 tx.closed = True
-                await self._finish(_rollback, db)
+                if tx.begun:
+                    await self._finish(_rollback, db)
                 raise
             else:
                 tx.closed = True
-                await self._finish(_commit, db)
+                if tx.begun:  # a block that ran no statement has nothing to commit
+                    await self._finish(_commit, db)
             finally:
                 self._tx_task = None
 
@@ -349,6 +355,11 @@ def _commit(db: Any) -> None:
 def _rollback(db: Any) -> None:
     if db.in_transaction:
         db.execute("ROLLBACK")
+
+
+def _begin_then(db: Any, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    return fn(*args)  # if it raises, the block raises, and the rollback follows
 
 
 def _in_transaction(db: Any, fn: Callable[..., T], args: tuple[Any, ...]) -> T:

@@ -6,7 +6,7 @@ Signaling never holds a private key: the ``/connect`` proof is signed through ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -23,6 +23,8 @@ class TransactionAPI(Protocol):
     async def fetchall(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]: ...
 
     async def fetchone(self, sql: str, params: _Params = ()) -> tuple[Any, ...] | None: ...
+
+    async def run(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
 
 
 class PersistenceAPI(Protocol):

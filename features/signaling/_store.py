@@ -61,26 +61,38 @@ _SET_STATE = ("INSERT INTO signaling_state (name, value) VALUES (?, ?) "
 
 async def save_batch(tx: TransactionAPI, items: Iterable[dict[str, Any]], *, cursor: str, url: str,
                      seen_history: int) -> None:
-    """One poll batch (the new items only): their seen ids and the cursor."""
-    rows = list(items)
-    if rows:
-        row = await tx.fetchone("SELECT coalesce(max(seq), 0) FROM signaling_seen")
-        first = int(row[0]) + 1 if row else 1
-        await tx.executemany("INSERT OR IGNORE INTO signaling_seen (relay_id, seq) VALUES (?, ?)",
-                             [(item["relay_id"], first + i) for i, item in enumerate(rows)])
-        await tx.execute("DELETE FROM signaling_seen WHERE seq <= ?", (first + len(rows) - 1 - seen_history,))
-    await tx.executemany(_SET_STATE, [("cursor", cursor), ("cursor_url", url)])
+    """One poll batch (the new items only): their seen ids and the cursor, in one job on the
+    database thread."""
+    await tx.run(_save_batch, [item["relay_id"] for item in items], cursor, url, seen_history)
 
 
 async def save_seen(tx: TransactionAPI, relay_id: str, *, cursor: str | None, url: str, seen_history: int) -> bool:
     """One stored message, in its consumer's transaction: its seen id (False if it was there
-    already) and, when every message before it is stored too, the cursor."""
-    row = await tx.fetchone("SELECT coalesce(max(seq), 0) FROM signaling_seen")
-    seq = int(row[0]) + 1 if row else 1
-    if not await tx.execute("INSERT OR IGNORE INTO signaling_seen (relay_id, seq) VALUES (?, ?)", (relay_id, seq)):
+    already) and, when every message before it is stored too, the cursor. One job on the
+    database thread: this runs for every message received."""
+    return await tx.run(_save_seen, relay_id, cursor, url, seen_history)
+
+
+def _next_seq(db: Any) -> int:
+    row = db.execute("SELECT coalesce(max(seq), 0) FROM signaling_seen").fetchone()
+    return int(row[0]) + 1 if row else 1
+
+
+def _save_batch(db: Any, relay_ids: list[str], cursor: str, url: str, seen_history: int) -> None:
+    if relay_ids:
+        first = _next_seq(db)
+        db.executemany("INSERT OR IGNORE INTO signaling_seen (relay_id, seq) VALUES (?, ?)",
+                       [(relay_id, first + i) for i, relay_id in enumerate(relay_ids)])
+        db.execute("DELETE FROM signaling_seen WHERE seq <= ?", (first + len(relay_ids) - 1 - seen_history,))
+    db.executemany(_SET_STATE, [("cursor", cursor), ("cursor_url", url)])
+
+
+def _save_seen(db: Any, relay_id: str, cursor: str | None, url: str, seen_history: int) -> bool:
+    seq = _next_seq(db)
+    if not db.execute("INSERT OR IGNORE INTO signaling_seen (relay_id, seq) VALUES (?, ?)", (relay_id, seq)).rowcount:
         return False
     if seq % 256 == 0:
-        await tx.execute("DELETE FROM signaling_seen WHERE seq <= ?", (seq - seen_history,))
+        db.execute("DELETE FROM signaling_seen WHERE seq <= ?", (seq - seen_history,))
     if cursor is not None:
-        await tx.executemany(_SET_STATE, [("cursor", cursor), ("cursor_url", url)])
+        db.executemany(_SET_STATE, [("cursor", cursor), ("cursor_url", url)])
     return True

@@ -261,6 +261,29 @@ async def test_not_ready_without_a_database_or_an_identity(people):
         await bob.crypto.prekey_upload()
 
 
+async def test_has_session_asks_the_database_until_it_knows_and_again_after_a_lock(people, monkeypatch):
+    directory = Directory()
+    alice, bob, _ = await pair(people, directory)
+    carol = await people("carol")
+    queries = []
+    fetchone = alice.db.fetchone
+
+    async def counted(sql, params=()):
+        if sql.startswith("SELECT 1 FROM crypto_sessions WHERE peer"):
+            queries.append(params)
+        return await fetchone(sql, params)
+
+    monkeypatch.setattr(alice.db, "fetchone", counted)
+    assert not await alice.crypto.has_session(carol.id) and not await alice.crypto.has_session(carol.id)
+    assert len(queries) == 2  # a peer without a session is asked every time: one may start meanwhile
+    assert await alice.crypto.has_session(bob.id) and await alice.crypto.has_session(bob.id)
+    assert len(queries) == 3  # known once seen: sessions are never deleted
+    await alice.reopen()
+    alice.crypto.locked()  # what the machine does at PERSISTENCE_LOCKED
+    assert await alice.crypto.has_session(bob.id) and len(queries) == 4
+    await alice.settle()  # the reopen's count refresh, before the profile is closed
+
+
 async def group_of_three(people):
     directory = Directory()
     alice, bob, carol = await people("alice"), await people("bob"), await people("carol")

@@ -32,6 +32,41 @@ async def test_a_transaction_commits_everything_together(db):
     assert await state(db) == ([(1,)], [("m1",)])
 
 
+async def test_the_first_statement_begins_the_transaction_and_an_empty_block_commits_nothing(db):
+    jobs = []
+    call = db._call
+
+    async def counted(fn, *args):
+        jobs.append(fn)
+        return await call(fn, *args)
+
+    db._call = counted
+    try:
+        async with db.transaction() as tx:
+            assert not tx.begun and not db._db.in_transaction
+        assert jobs == []  # no BEGIN, no COMMIT: nothing went to the thread
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE ratchet SET step = 7")
+            assert tx.begun and db._db.in_transaction
+            await tx.execute("INSERT INTO message VALUES ('m1', 'bob')")
+        assert len(jobs) == 2  # BEGIN went with the first statement; the COMMIT is not a _call
+        with pytest.raises(RuntimeError):
+            async with db.transaction():
+                raise RuntimeError("before any statement")  # nothing to roll back
+        assert len(jobs) == 2 and not db._db.in_transaction
+    finally:
+        db._call = call
+    assert await state(db) == ([(7,)], [("m1",)])
+
+
+async def test_a_failing_first_statement_still_rolls_back(db):
+    with pytest.raises(errors.ConstraintError):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO ratchet VALUES ('bob', 1)")  # begins, then fails
+    assert not db._db.in_transaction
+    assert await state(db) == ([(0,)], [])
+
+
 async def test_a_failure_mid_transaction_leaves_nothing_behind(db):
     with pytest.raises(RuntimeError, match="network down"):
         async with db.transaction() as tx:
