@@ -120,6 +120,7 @@ class SignalingService:
         self._settling: dict[str, asyncio.Future[bool]] = {}
         self._batch: list[str] = []  # the relay ids of the batch being settled, in order
         self._restored: tuple[str | None, str] | None = None  # (profile, user id) the state was read for
+        self._seen_url: str | None = None  # the relay whose seen ids _seen holds
         self._cursor_url: str | None = None
         #: The user id the open session (or the last one) was made for; the relay binds it.
         self._session_user: str | None = None
@@ -206,6 +207,9 @@ class SignalingService:
         await self.restore(user_id)
         if self._cursor_url != self.url:
             self.cursor, self._cursor_url = None, self.url  # another relay's ids mean nothing here
+        if self._restored is not None and self._seen_url != self.url:  # another relay: its own seen ids
+            self._forget_seen()
+            self._adopt_seen(await self._read_seen())
         client = RelayClient(self.url, allow_insecure=self.allow_insecure)
         try:
             await client.connect(body)
@@ -279,18 +283,28 @@ class SignalingService:
         if self._restored == key:
             return
         state = dict(await self.db.fetchall("SELECT name, value FROM signaling_state"))
-        seen = [row[0] for row in await self.db.fetchall(
-            "SELECT relay_id FROM signaling_seen ORDER BY seq DESC LIMIT ?", (self.seen_history,))]
+        seen = await self._read_seen()
         outbox = await self.db.fetchall("SELECT seq, id, recipient, payload FROM signaling_outbox ORDER BY seq")
         self._restored = key
         if state.get("cursor_url") == self.url and "cursor" in state:
             self.cursor, self._cursor_url = state["cursor"], self.url
-        for relay_id in reversed(seen):
-            if relay_id not in self._seen:
-                self._remember(relay_id)
+        self._adopt_seen(seen)
         self._adopt_rows(outbox)
         if outbox:
             log.info("restored %d unsent messages", len(outbox))
+
+    async def _read_seen(self) -> list[str]:
+        """The relay ids stored from the current relay, newest first."""
+        assert self.db is not None
+        return [row[0] for row in await self.db.fetchall(
+            "SELECT relay_id FROM signaling_seen WHERE url = ? ORDER BY seq DESC LIMIT ?",
+            (self.url or "", self.seen_history))]
+
+    def _adopt_seen(self, newest_first: list[str]) -> None:
+        for relay_id in reversed(newest_first):
+            if relay_id not in self._seen:
+                self._remember(relay_id)
+        self._seen_url = self.url
 
     def _adopt_rows(self, rows: list[tuple[Any, ...]]) -> None:
         """Queue outbox rows not already queued (a row is queued once, whoever read it)."""
@@ -330,10 +344,18 @@ class SignalingService:
             waiting.set_result(bool(stored))
 
     async def is_pending(self, relay_id: str) -> bool:
-        """Whether ``relay_id`` is still to be stored: no transaction has acknowledged it."""
+        """Whether ``relay_id`` (from the current relay) is still to be stored: no transaction
+        has acknowledged it. Answered from memory once the profile's seen ids are read (at the
+        first connection): they are written only here, and a message is announced (and so can
+        be asked about) only after the batch before it settled."""
         if self.db is None or not self._db_open():
             return True
-        return await self.db.fetchone("SELECT 1 FROM signaling_seen WHERE relay_id = ?", (relay_id,)) is None
+        if relay_id in self._seen:
+            return False
+        if self._restored is not None and self._seen_url == self.url:
+            return True
+        return await self.db.fetchone("SELECT 1 FROM signaling_seen WHERE url = ? AND relay_id = ?",
+                                      (self.url or "", relay_id)) is None
 
     async def queue(self, tx: TransactionAPI, to: str, payload: Any, message_id: str) -> None:
         """In the caller's transaction: a send written to the outbox, so it commits with the
@@ -382,6 +404,12 @@ class SignalingService:
                     log.warning("relay rejected cursor %s (%s); resetting", self.cursor, exc.detail)
                     self.cursor = None
                     self._forget_seen()
+                    if self.db is not None and self._db_open():  # its ids will be handed out again
+                        try:
+                            async with self.db.transaction() as tx:
+                                await _store.forget_relay(tx, self.url or "")
+                        except Exception as exc:  # the database closed (log-out): the poll ends
+                            return f"the relay's seen ids could not be forgotten: {type(exc).__name__}: {exc}"
                     continue
                 if exc.status == 401 and self.on_token_rejected is not None:
                     self.on_token_rejected()
@@ -461,6 +489,7 @@ class SignalingService:
     def _forget_seen(self) -> None:
         self._seen.clear()
         self._seen_ring.clear()
+        self._seen_url = None
 
     # ------------------------------------------------------------------ sending
     def _check_send(self, to: object, payload: object, message_id: object, *, required_id: bool = False) -> str:
