@@ -347,11 +347,11 @@ class CryptoService(GroupsMixin):
                 sealer._closed = True
             if started is not None and row is not None:
                 await self._archive_current(tx, peer)
-            if sealer._used or started is not None:
-                await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), base_key, role, self._now()))
+            if sealer._used or started is not None:  # goes with the COMMIT: no trip of its own
+                tx.write(_UPSERT_SESSION, (peer, session.to_bytes(), base_key, role, self._now()))
             if started is not None and session.initial_header is not None:
-                await tx.execute("UPDATE crypto_sessions SET header_hash = ? WHERE peer = ?",
-                                 (header_hash(session.initial_header), peer))
+                tx.write("UPDATE crypto_sessions SET header_hash = ? WHERE peer = ?",
+                         (header_hash(session.initial_header), peer))
         if started is not None:
             self._say(ev.CRYPTO_SESSION_STARTED, started)
             await self.refresh_counts()
@@ -447,8 +447,7 @@ class CryptoService(GroupsMixin):
                 continue
             if candidate is not row:  # a replaced session opened it: the peer uses that one
                 await self._promote(tx, peer, candidate)
-            await tx.execute(_UPSERT_SESSION, (peer, session.to_bytes(), bytes(candidate[1]), candidate[2],
-                                               self._now()))
+            tx.write(_UPSERT_SESSION, (peer, session.to_bytes(), bytes(candidate[1]), candidate[2], self._now()))
             return plaintext, None
         if first is not None:
             raise first

@@ -19,6 +19,8 @@ class TransactionAPI(Protocol):
 
     async def fetchone(self, sql: str, params: _Params = ()) -> tuple[Any, ...] | None: ...
 
+    def write(self, sql: str, params: _Params = ()) -> None: ...
+
 
 class PersistenceAPI(Protocol):
     state: str

@@ -124,8 +124,7 @@ class MessagingService:
 
         async def on_commit(tx: Any, envelope: bytes) -> None:
             await self.signaling.queue(tx, peer, _wire.payload(envelope), message_id)
-            await tx.execute(_INSERT, (peer, "out", message_id, content.kind, body, content.sent_at, _ms(),
-                                       "queued", None))
+            tx.write(_INSERT, (peer, "out", message_id, content.kind, body, content.sent_at, _ms(), "queued", None))
 
         lock = self._peer_locks.setdefault(peer, asyncio.Lock())
         async with lock:  # one bundle fetch per first contact, however many sends wait for it

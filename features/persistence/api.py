@@ -34,6 +34,8 @@ class TransactionAPI(Protocol):
 
     async def run(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
 
+    def write(self, sql: str, params: Params = ()) -> None: ...
+
 
 class PersistenceAPI(Protocol):
     state: str

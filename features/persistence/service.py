@@ -71,14 +71,24 @@ class Transaction:
         self._db = db
         self.closed = False
         self.begun = False  # BEGIN IMMEDIATE goes with the first statement: one trip to the thread less
+        self._writes: list[tuple[str, Params]] = []
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
             raise TransactionError("used after its block ended")
-        if not self.begun:
-            self.begun = True
-            return await self._service._call(_begin_then, self._db, fn, args)
+        begin, writes = not self.begun, self._writes
+        if begin or writes:
+            self.begun, self._writes = True, []
+            return await self._service._call(_prepared, self._db, begin, writes, fn, args)
         return await self._service._call(fn, *args)
+
+    def write(self, sql: str, params: Params = ()) -> None:
+        """A statement whose result nobody reads: it runs on the database thread just before
+        this transaction's next statement, or with its COMMIT, without a trip of its own. Its
+        error (a constraint, say) is raised there, and the whole transaction is rolled back."""
+        if self.closed:
+            raise TransactionError("used after its block ended")
+        self._writes.append((sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; the number of rows it changed."""
@@ -275,13 +285,13 @@ class PersistenceService:
                 yield tx
             except BaseException:
                 tx.closed = True
-                if tx.begun:
+                if tx.begun:  # writes not yet run are dropped with the rest
                     await self._finish(_rollback, db)
                 raise
             else:
                 tx.closed = True
-                if tx.begun:  # a block that ran no statement has nothing to commit
-                    await self._finish(_commit, db)
+                if tx.begun or tx._writes:  # a block that ran no statement has nothing to commit
+                    await self._finish(functools.partial(_commit_with, begin=not tx.begun, writes=tx._writes), db)
             finally:
                 self._tx_task = None
 
@@ -357,9 +367,27 @@ def _rollback(db: Any) -> None:
         db.execute("ROLLBACK")
 
 
-def _begin_then(db: Any, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    db.execute("BEGIN IMMEDIATE")
-    return fn(*args)  # if it raises, the block raises, and the rollback follows
+def _prepared(db: Any, begin: bool, writes: list[tuple[str, Params]], fn: Callable[..., T],
+              args: tuple[Any, ...]) -> T:
+    """The BEGIN and the deferred writes a statement brings with it, then the statement; if
+    any of it raises, the block raises, and the rollback follows."""
+    if begin:
+        db.execute("BEGIN IMMEDIATE")
+    for sql, params in writes:
+        db.execute(sql, params)
+    return fn(*args)
+
+
+def _commit_with(db: Any, *, begin: bool, writes: list[tuple[str, Params]]) -> None:
+    if begin:
+        db.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in writes:
+            db.execute(sql, params)
+    except BaseException:
+        _rollback(db)
+        raise
+    _commit(db)
 
 
 def _in_transaction(db: Any, fn: Callable[..., T], args: tuple[Any, ...]) -> T:

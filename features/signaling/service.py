@@ -365,8 +365,8 @@ class SignalingService:
 
     @staticmethod
     async def _insert(tx: TransactionAPI, to: str, payload_text: str, message_id: str) -> None:
-        await tx.execute("INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, ?)",
-                         (message_id, to, payload_text, int(time.time() * 1000)))
+        tx.write("INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, ?)",
+                 (message_id, to, payload_text, int(time.time() * 1000)))
 
     async def wake(self) -> None:
         """Pick up the sends :meth:`queue` committed (in order)."""

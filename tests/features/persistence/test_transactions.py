@@ -67,6 +67,52 @@ async def test_a_failing_first_statement_still_rolls_back(db):
     assert await state(db) == ([(0,)], [])
 
 
+async def test_a_write_goes_with_the_next_statement_or_the_commit(db):
+    jobs = []
+    call = db._call
+
+    async def counted(fn, *args):
+        jobs.append(fn)
+        return await call(fn, *args)
+
+    db._call = counted
+    try:
+        async with db.transaction() as tx:
+            tx.write("UPDATE ratchet SET step = 1")
+            tx.write("INSERT INTO message VALUES ('m1', 'bob')")
+            assert jobs == [] and not tx.begun  # nothing went to the thread yet
+            assert await tx.fetchone("SELECT step FROM ratchet") == (1,)  # ran first, in order
+            assert len(jobs) == 1 and tx.begun
+            tx.write("INSERT INTO message VALUES ('m2', 'bob')")  # runs with the COMMIT
+        assert len(jobs) == 1
+        async with db.transaction() as tx:  # only writes: BEGIN, the writes and COMMIT in one job
+            tx.write("UPDATE ratchet SET step = 2")
+    finally:
+        db._call = call
+    assert await state(db) == ([(2,)], [("m1",), ("m2",)])
+
+
+async def test_a_failing_write_fails_the_commit_and_keeps_nothing(db):
+    with pytest.raises(errors.ConstraintError, match="UNIQUE"):
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE ratchet SET step = 1")
+            tx.write("INSERT INTO message VALUES ('m1', 'bob')")
+            tx.write("INSERT INTO message VALUES ('m1', 'bob')")
+    assert not db._db.in_transaction
+    with pytest.raises(errors.ConstraintError):
+        async with db.transaction() as tx:  # never begun before the commit: still all or nothing
+            tx.write("UPDATE ratchet SET step = 5")
+            tx.write("INSERT INTO ratchet VALUES ('bob', 1)")
+    assert await state(db) == ([(0,)], [])
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            tx.write("UPDATE ratchet SET step = 9")
+            raise RuntimeError("the block failed: its writes never run")
+    assert await state(db) == ([(0,)], [])
+    with pytest.raises(errors.TransactionError, match="after its block"):
+        tx.write("UPDATE ratchet SET step = 9")
+
+
 async def test_a_failure_mid_transaction_leaves_nothing_behind(db):
     with pytest.raises(RuntimeError, match="network down"):
         async with db.transaction() as tx:
