@@ -45,6 +45,7 @@ from ._files import write_atomic
 from ._fire import fire, forwarder
 from ._graph import DependencyGraph, GraphNode, Mermaid
 from ._inspection import InspectionRecord
+from ._labels import LabelError, normalize_label
 from ._logging import configure_logging
 from ._loopback import is_loopback_host
 from ._machine import Machine, MachineHost
@@ -94,6 +95,7 @@ __all__ = [
     "InvalidEventError",
     "KERNEL_SPECS",
     "KernelConfig",
+    "LabelError",
     "Machine",
     "MachineHost",
     "Mermaid",
@@ -130,6 +132,7 @@ __all__ = [
     "load_feature",
     "load_kernel_config",
     "new_chain",
+    "normalize_label",
     "save_kernel_config",
     "settings_schema",
     "spawn_task",

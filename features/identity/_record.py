@@ -16,13 +16,13 @@ The display name is a label, not authenticated by the signature.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from chatkernel import LabelError, normalize_label
 from chatkernel.relay import protocol as _protocol
 from chatkernel.relay.protocol import b64url_decode, b64url_encode, derive_user_id
 
@@ -37,25 +37,16 @@ FINGERPRINT_TAG = b"chatkernel/identity/fingerprint/v1\x00"
 MAX_DISPLAY_NAME = 64  # code points, after NFC
 _PRIVATE_FORMAT = 1
 _PUBLIC_FORMAT = 1
-_ZWJ = "\u200d"  # a format character that emoji sequences need; every other one is refused
 
 
 def validate_display_name(name: object) -> str:
-    """The name NFC-normalized and trimmed, or :class:`DisplayNameError`. Control, format
-    (bidi overrides, zero-width), surrogate and line/paragraph-separator characters are refused
-    because they let one name pass for another or break the layout it is shown in."""
-    if not isinstance(name, str):
-        raise DisplayNameError(name, f"must be a string, not {type(name).__name__}")
-    text = unicodedata.normalize("NFC", name).strip()
-    if not text:
-        raise DisplayNameError(name, "is empty")
-    if len(text) > MAX_DISPLAY_NAME:
-        raise DisplayNameError(name, f"is {len(text)} characters; at most {MAX_DISPLAY_NAME}")
-    for position, ch in enumerate(text):
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Cs", "Zl", "Zp") or (category == "Cf" and ch != _ZWJ):
-            raise DisplayNameError(name, f"has a control character U+{ord(ch):04X} at position {position}")
-    return text
+    """The name NFC-normalized and trimmed, or :class:`DisplayNameError`: the kernel's one rule
+    for labels (:func:`chatkernel.normalize_label`), which refuses names that could pass for
+    another or break the layout they are shown in."""
+    try:
+        return normalize_label(name, max_chars=MAX_DISPLAY_NAME)
+    except LabelError as exc:
+        raise DisplayNameError(name, exc.reason) from None
 
 
 def identity_fingerprint(signing_key: bytes, exchange_key: bytes) -> bytes:
