@@ -16,4 +16,5 @@ FEATURES = (
     "features.settings",
     "features.signaling",
     "features.messaging",
+    "features.contacts",
 )
