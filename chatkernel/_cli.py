@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -101,7 +102,23 @@ def _notebook_dir(explicit: str | None) -> Path:
     return Path.cwd()
 
 
-def _cmd_lab(args: argparse.Namespace) -> int:
+LAB_GRACE = 10.0  # seconds JupyterLab gets to stop after a forwarded signal before it is killed
+
+# Run as the child's first program on Linux: ask the kernel for SIGTERM when our parent dies, even by
+# SIGKILL, then exec JupyterLab (the request survives exec). A parent that died before the request took
+# effect would never be noticed, hence the check.
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, ctypes.c_ulong(signal.SIGTERM))  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _lab_command(args: argparse.Namespace, extra: Sequence[str]) -> list[str]:
+    """The JupyterLab command line: our options first, then ``extra`` unchanged but for argparse's ``--``,
+    which would make jupyter take every option after it for a file name."""
     root = _notebook_dir(args.notebook_dir)
     command = [
         sys.executable, "-m", "jupyterlab",
@@ -115,11 +132,59 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    command += args.jupyter_args
+    passthrough = list(extra)
+    if "--" in passthrough:
+        passthrough.remove("--")
+    return command + passthrough
+
+
+class _Stopping(Exception):
+    """Raised by the signal handler to leave the unbounded wait for JupyterLab for the bounded one."""
+
+
+def _run_lab(command: list[str]) -> int:
+    """Run JupyterLab as a child that does not outlive us, and return its exit code (130 after SIGINT).
+
+    SIGINT and SIGTERM are forwarded to it, then it gets ``LAB_GRACE`` seconds before SIGKILL; on Linux
+    it also gets SIGTERM if we die abruptly. Otherwise a killed ``chatkernel lab`` leaves a server running.
+    """
+    received: list[int] = []
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if child is not None and child.returncode is None:
+            child.send_signal(signum)
+            if len(received) == 1:  # the first one, which can only come in the unbounded wait
+                raise _Stopping
+
+    if sys.platform.startswith("linux"):
+        command = [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
+        try:
+            child = subprocess.Popen(command)
+            for signum in received:  # arrived while it was starting
+                child.send_signal(signum)
+            if not received:
+                child.wait()
+        except _Stopping:
+            pass
+        try:
+            code = child.wait(timeout=LAB_GRACE)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if signal.SIGINT in received:
         return 130
+    return 128 - code if code < 0 else code
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    return _run_lab(_lab_command(args, args.jupyter_args))
 
 
 def _relay_module():  # the relay pulls in uvicorn and starlette: import it only when asked for
@@ -146,12 +211,16 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     events.add_argument("--no-installed", action="store_true", help="ignore features installed as entry points")
     events.set_defaults(handler=_cmd_events)
 
-    lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
-    lab.add_argument("--notebook-dir", default=None)
+    # no abbreviations: an option of JupyterLab's that is a prefix of one of ours stays JupyterLab's
+    lab = sub.add_parser("lab", help="open JupyterLab on the notebooks", allow_abbrev=False,
+                         usage="chatkernel lab [-h] [--notebook-dir DIR] [--host HOST] [--port PORT] [--no-browser]"
+                               " [--] [JUPYTERLAB-OPTION ...]",
+                         description="Any other option, such as --LabApp.expose_app_in_browser=True, is passed on "
+                                     "to JupyterLab unchanged, with or without a -- before it.")
+    lab.add_argument("--notebook-dir", default=None, metavar="DIR")
     lab.add_argument("--host", default="127.0.0.1")
     lab.add_argument("--port", type=int, default=8888)
     lab.add_argument("--no-browser", action="store_true")
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
     lab.set_defaults(handler=_cmd_lab)
 
     relay = sub.add_parser("relay", help="run the message relay server")
@@ -175,7 +244,14 @@ def _fail(message: str, code: int = 2) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    stray = [a for a in argv[:argv.index("lab")] if a in extra] if args.command == "lab" else extra
+    if stray:  # before the command nothing is JupyterLab's: `chatkernel --bogus lab` is a typo
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if args.command == "lab":
+        args.jupyter_args = extra  # what lab does not know is JupyterLab's: argparse.REMAINDER refuses options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0
