@@ -19,13 +19,16 @@ from chatkernel import App, Event, InspectionRecord
 
 __all__ = ["KernelMonitor", "Styled"]
 
-# JupyterLab theme variables, with the light-theme colours as fallbacks outside JupyterLab.
+# JupyterLab theme variables. Each fallback follows the host's own colours (its text colour, no
+# background of ours) instead of a light-theme colour: a light fallback (#f3f3f3) won wherever a
+# variable was missing while the text followed a dark theme, leaving white on light grey.
 _STYLE = (
-    "<style>.ck-mon table{border-collapse:collapse;font-size:12px;color:var(--jp-ui-font-color1, #000)}"
-    ".ck-mon td,.ck-mon th{border:1px solid var(--jp-border-color2, #ddd);padding:2px 6px;text-align:left}"
-    ".ck-mon th{background:var(--jp-layout-color2, #f3f3f3);color:var(--jp-ui-font-color1, #000)}"
-    ".ck-mon .ck-dropped{color:var(--jp-error-color1, #b71c1c)}</style>"
+    "<style>.ck-mon table{border-collapse:collapse;font-size:12px;color:var(--jp-ui-font-color1, currentColor)}"
+    ".ck-mon td,.ck-mon th{border:1px solid var(--jp-border-color2, currentColor);padding:2px 6px;text-align:left}"
+    ".ck-mon th{background:var(--jp-layout-color2, transparent);color:var(--jp-ui-font-color0, currentColor)}"
+    ".ck-mon .ck-dropped{color:var(--jp-error-color1, currentColor);font-weight:bold}</style>"
 )
+_TITLE_STYLE = "color:var(--jp-ui-font-color0, currentColor)"
 
 _CSS_CLASS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -63,6 +66,11 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f'<div class="ck-mon">{_STYLE}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
+def _title(text: str) -> W.HTML:
+    """A section title in the theme's strongest text colour (not the widget label's default)."""
+    return W.HTML(f'<b class="ck-mon-title" style="{_TITLE_STYLE}">{_esc(text)}</b>')
+
+
 class KernelMonitor(W.VBox):
     """``KernelMonitor(app)`` in a cell shows the app live; ``close()`` detaches it."""
 
@@ -82,9 +90,9 @@ class KernelMonitor(W.VBox):
         self.actors_view = W.HTML()
         self.events_view = W.HTML()
         super().__init__([
-            W.HTML(f"<b>{_esc('Event bus')}</b>"), self.bus_view,
-            W.HTML(f"<b>{_esc('Actors')}</b>"), self.actors_view,
-            W.HTML(f"<b>{_esc(f'Last {events} events')}</b>"), self.events_view,
+            _title("Event bus"), self.bus_view,
+            _title("Actors"), self.actors_view,
+            _title(f"Last {events} events"), self.events_view,
         ])
         self._detach = [app.bus.tap(self._on_event), app.actors.inspect(self._on_record)]
         self.refresh()

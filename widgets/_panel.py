@@ -3,8 +3,9 @@ and a key/value table in JupyterLab's theme colours.
 
 A panel takes a booted ``App`` (or the feature's ``Actor``), redraws when the actor's state
 changes or its feature says something on the bus, and lets go of both when closed, including
-from ``__del__`` on a half-built widget. Colours are JupyterLab CSS variables (with fallbacks
-for plain HTML), so the same markup reads in the light and the dark theme.
+from ``__del__`` on a half-built widget. Colours are JupyterLab CSS variables whose fallbacks
+follow the host's text colour, so the same markup reads in the light and the dark theme, in
+JupyterLab and elsewhere.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from chatkernel import Actor, Event, EventSpec, InspectionRecord
 
 __all__ = ["BORDER", "ERROR", "FeatureView", "MONO", "MUTED", "SUCCESS", "TEXT", "WARN", "feature_actor", "kv_table"]
 
-MUTED = "var(--jp-ui-font-color2, #555)"
-TEXT = "var(--jp-ui-font-color1, #000)"
-SUCCESS = "var(--jp-success-color1, green)"
-WARN = "var(--jp-warn-color1, #a60)"
-ERROR = "var(--jp-error-color1, #c00)"
-BORDER = "var(--jp-border-color1, #ccc)"
+# Fallbacks follow the host's text colour (currentColor), never a light-theme colour: a host
+# without JupyterLab's variables may well be dark. The shades are those with WCAG AA contrast
+# (4.5:1) on the notebook background in JupyterLab Light and Dark (--jp-success-color1 has only
+# 4.1:1 on white). No warn shade reaches it on white (--jp-warn-color0: 3.8:1), so WARN only
+# highlights text that states the problem itself.
+MUTED = "var(--jp-ui-font-color2, currentColor)"
+TEXT = "var(--jp-ui-font-color1, currentColor)"
+SUCCESS = "var(--jp-success-color0, currentColor)"
+WARN = "var(--jp-warn-color0, currentColor)"
+ERROR = "var(--jp-error-color1, currentColor)"
+BORDER = "var(--jp-border-color1, currentColor)"
 MONO = "var(--jp-code-font-family, monospace)"
 
 _REDRAW_ON = ("actor.snapshot", "actor.stopped")

@@ -23,6 +23,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from chatkernel import Actor, Event, spawn_task
+from widgets import ERROR as _ERROR
+from widgets import MUTED as _MUTED
+from widgets import SUCCESS as _SUCCESS
 from widgets import feature_actor
 
 from . import events as ev
@@ -32,8 +35,7 @@ from .errors import AuthError, LoginError, PassphrasePolicyError, ProfileError
 
 __all__ = ["LoginForm", "SignupForm", "submit"]
 
-_STYLE = {"ok": "var(--jp-success-color1, green)", "error": "var(--jp-error-color1, #c00)",
-          "info": "var(--jp-ui-font-color2, #555)"}
+_STYLE = {"ok": _SUCCESS, "error": _ERROR, "info": _MUTED}  # the theme's colours, light and dark
 _WIDE = widgets.Layout(width="28em")
 log = logging.getLogger("chatkernel.features.auth")
 

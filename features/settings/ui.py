@@ -3,31 +3,46 @@
 Clicks and edits become commands sent with :func:`chatkernel.fire`; the panel never changes a
 setting itself. It redraws from the actor: the inspection stream says when the machine moved
 (loading, saving, testing, error) and the feature's own events carry the outcomes (saved,
-refused, tested), so what the panel shows is what other features heard. A panel follows one
-actor: after the feature is unmounted or hot-reloaded, build a new panel.
+refused, tested), so what the panel shows is what other features heard. A saved relay URL is
+green only once the relay answered its test: while the last test of the relay in use failed, a
+second status line says why, in the error colour. A panel follows one actor: after the feature
+is unmounted or hot-reloaded, build a new panel.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 import ipywidgets as widgets
 
 from chatkernel import Event, fire
-from widgets import FeatureView, feature_actor
+from widgets import ERROR, SUCCESS, TEXT, FeatureView, feature_actor
 
 from . import events as ev
 from ._validation import THEMES
 
 __all__ = ["SettingsPanel"]
 
-_STYLE = {"ok": "color: var(--jp-success-color1, green)", "error": "color: var(--jp-error-color1, #c00)",
-          "info": "color: var(--jp-ui-font-color2, #555)"}
+#: a status line's kind -> its text colour; each is shown with the CSS class ``ck-status-<kind>``.
+#: Errors (a refusing relay included) use the error colour: no warn shade is readable on white.
+_COLOR = {"ok": SUCCESS, "error": ERROR, "info": TEXT}
+
+
+class _Message(NamedTuple):
+    """What the feature last said, as a status line; ``tested`` is the URL a test result is about."""
+
+    kind: str
+    text: str
+    tested: str | None = None
 
 
 class SettingsPanel(FeatureView):
-    """Theme, notifications and the relay URL (save, reset, test), with a status line."""
+    """Theme, notifications and the relay URL (save, reset, test), with a status line.
+
+    ``status_text`` is what the status says (its lines joined by " \u2014 "), ``status_kinds`` the
+    kind of each line ("info", "ok", "error"), shown as CSS class ``ck-status-<kind>``.
+    """
 
     def __init__(self, source: Any, **kwargs: Any):
         actor = feature_actor(source, "settings", "SettingsPanel")
@@ -44,8 +59,10 @@ class SettingsPanel(FeatureView):
         self.retry_button = widgets.Button(description="Retry", layout=widgets.Layout(display="none"))
         self.latency = widgets.Label("Latency: \u2014")
         self.status = widgets.HTML()
+        self.status.add_class("ck-settings-status")
         self.status_text = ""
-        self._message: tuple[str, str] | None = None
+        self.status_kinds: tuple[str, ...] = ()
+        self._message: _Message | None = None
         self._syncing = False
         super().__init__(children=[
             self.theme, self.notifications,
@@ -91,15 +108,17 @@ class SettingsPanel(FeatureView):
         memory = "" if persisted else " (in memory only: no state directory)"
         if event.type == ev.SETTINGS_LOADED.type:
             self._show_values(url=True)
-            self._message = ("info", f"Settings loaded{memory}")
+            self._message = _Message("info", f"Settings loaded{memory}")
         elif event.type == ev.SETTINGS_CHANGED.type:
             self._show_values(url=p.get("key") == "signaling_url")
             value = p.get("value")
             shown = f"default ({self.actor.machine.service.default_signaling_url})" if value is None else value
-            self._message = ("ok", f"Saved {p.get('key')} = {shown}{memory}")
+            # A relay URL is only good news once the relay answered; until then "Saved" is neutral.
+            good = p.get("key") != "signaling_url" or self._relay_answered()
+            self._message = _Message("ok" if good else "info", f"Saved {p.get('key')} = {shown}{memory}")
         elif event.type == ev.SETTINGS_SAVE_FAILED.type:
             self._show_values(url=False)  # the refused text stays in the field, to be corrected
-            self._message = ("error", f"Not saved: {p.get('key')}: {p.get('reason')}")
+            self._message = _Message("error", f"Not saved: {p.get('key')}: {p.get('reason')}")
         elif event.type == ev.SIGNALING_URL_TESTED.type:
             self._show_test(p)
         self.refresh()
@@ -120,9 +139,27 @@ class SettingsPanel(FeatureView):
         self.latency.value = f"Latency: {latency:.1f} ms" if isinstance(latency, (int, float)) else "Latency: \u2014"
         if result.get("ok"):
             version = f" {result['version']}" if result.get("version") else ""
-            self._message = ("ok", f"\u2713 {result.get('url')} answers as chat-signaling{version}")
+            self._message = _Message("ok", f"\u2713 {result.get('url')} answers as chat-signaling{version}",
+                                     result.get("url"))
         else:
-            self._message = ("error", f"\u2717 {result.get('url')}: {result.get('reason')}")
+            self._message = _Message("error", f"\u2717 {result.get('url')}: {result.get('reason')}", result.get("url"))
+
+    def _effective_test(self) -> dict[str, Any] | None:
+        """The last test result if it was of the relay URL in use (a test may be of a candidate)."""
+        machine = self.actor.machine
+        test = machine.last_test
+        return test if test and test.get("url") == machine.service.effective_signaling_url else None
+
+    def _relay_answered(self) -> bool:
+        test = self._effective_test()
+        return bool(test and test.get("ok"))
+
+    def _relay_problem(self) -> str | None:
+        """Why the relay in use failed its last test, unless the status already says so."""
+        test = self._effective_test()
+        if not test or test.get("ok") or (self._message and self._message.tested == test.get("url")):
+            return None
+        return f"the relay {test.get('url')} failed its last test: {test.get('reason')}"
 
     def refresh(self) -> None:
         """Redraw the status line and what is enabled from the machine's current state."""
@@ -140,14 +177,21 @@ class SettingsPanel(FeatureView):
         elif state == "testing":
             kind, text = "info", f"Testing {job.get('url') or machine.service.effective_signaling_url}\u2026"
         else:
-            kind, text = self._message or ("info", "Ready")
+            kind, text, _ = self._message or _Message("info", "Ready")
+        lines = [(kind, text)]
+        problem = self._relay_problem() if state == "idle" else None
+        if problem:  # a "Saved" of anything must not read as all is well while the relay refuses
+            lines = [("info" if kind == "ok" else kind, text), ("error", problem)]
         editable = self.actor.running and state not in ("loading", "error")
         for control in (self.theme, self.notifications, self.url, self.save_button, self.reset_button,
                         self.test_button):
             control.disabled = not editable
         self.retry_button.layout.display = None if state == "error" else "none"
-        self.status_text = text
-        self.status.value = f"<span style='{_STYLE[kind]}'>{escape(text)}</span>"
+        self.status_text = " \u2014 ".join(line for _, line in lines)
+        self.status_kinds = tuple(k for k, _ in lines)
+        self.status.value = "".join(
+            f"<div class='ck-status ck-status-{k}' style='color:{_COLOR[k]}'>{escape(line)}</div>"
+            for k, line in lines)
 
     @property
     def state(self) -> str:

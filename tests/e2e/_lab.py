@@ -421,3 +421,25 @@ def _take_screenshots(page: Any, screenshot_dir: Path, name: str, result: LabRes
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:hide-all-cell-code')")
     result.screenshot_no_code = screenshot_dir / f"{_stem(name)}-no-code.png"
     _screenshot_tall(page, result.screenshot_no_code)
+
+
+THEME_TIMEOUT = 30.0
+
+_JS_CHANGE_THEME = """async (theme) => {
+  const done = window.jupyterapp.commands.execute('apputils:change-theme', {theme});
+  const timeout = new Promise((res) => setTimeout(() => res('timeout'), 20000));
+  return await Promise.race([Promise.resolve(done).then(() => 'ok', (e) => String(e)), timeout]);
+}"""
+
+
+def change_theme(page: Any, theme: str, timeout: float = THEME_TIMEOUT) -> None:
+    """Switch JupyterLab to ``theme`` (e.g. "JupyterLab Dark") and wait until its CSS is applied.
+
+    The theme manager sets ``data-jp-theme-name`` on the body once the theme's stylesheet loaded.
+    """
+    outcome = page.evaluate(_JS_CHANGE_THEME, theme)
+    if outcome != "ok":
+        raise LabTimeout(f"apputils:change-theme to {theme!r} did not finish: {outcome}")
+    _poll(page, "() => document.body.dataset.jpThemeName", lambda name: name == theme, timeout,
+          f"the theme {theme!r} to be applied")
+    page.wait_for_timeout(300)  # let widgets repaint with the new variables

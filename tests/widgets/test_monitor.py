@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from statemachine import State
 
@@ -5,7 +7,8 @@ from typing import Any, NotRequired
 
 from chatkernel import EventSpec, Feature, Machine, MountResult, bootstrap
 from widgets import KernelMonitor
-from widgets._monitor import _STYLE, Styled, _table
+from widgets import _panel as panel
+from widgets._monitor import _STYLE, _TITLE_STYLE, Styled, _table
 
 pytestmark = pytest.mark.anyio
 
@@ -94,8 +97,42 @@ def test_cells_are_escaped_whatever_they_start_with():
         Styled("x", 'a" onclick="x')
 
 
+#: a colour as the widgets write it: a JupyterLab variable whose fallback follows the host's colours
+THEMED = re.compile(r"var\(--jp-[a-z0-9-]+, (currentColor|transparent)\)")
+DECLARATION = re.compile(r"(?:^|[;{\s])((?:background|border|color)[a-z-]*)\s*:\s*([^;}]+)")
+
+
+def colours(css: str) -> list[tuple[str, str]]:
+    """Every colour-bearing declaration in ``css``, as (property, value)."""
+    return [(prop, value.strip()) for prop, value in DECLARATION.findall(css) if prop != "border-collapse"]
+
+
 def test_monitor_style_follows_the_jupyterlab_theme():
-    for var in ("--jp-layout-color2, #f3f3f3", "--jp-ui-font-color1, #000", "--jp-border-color2, #ddd",
-                "--jp-error-color1, #b71c1c"):
-        assert f"var({var})" in _STYLE
-    assert "th{background:#" not in _STYLE
+    found = colours(_STYLE) + colours(_TITLE_STYLE)
+    assert {prop for prop, _ in found} == {"color", "background", "border"}
+    for prop, value in found:
+        colour = value.removeprefix("1px solid ")
+        assert THEMED.fullmatch(colour), f"{prop}: {value} is not a theme variable with a neutral fallback"
+    # the header pairs the theme's strongest text with its header background, both from the theme
+    assert ".ck-mon th{background:var(--jp-layout-color2, transparent);color:var(--jp-ui-font-color0, currentColor)}" in _STYLE
+    assert not re.search(r"#[0-9a-fA-F]{3,8}\b|\b(white|black|green|gr[ae]y|red)\b", _STYLE + _TITLE_STYLE)
+
+
+async def test_section_titles_use_the_theme_text_colour():
+    app = await bootstrap([])
+    monitor = KernelMonitor(app, events=3)
+    titles = [child.value for child in monitor.children[::2]]
+    assert titles == [f'<b class="ck-mon-title" style="{_TITLE_STYLE}">{text}</b>'
+                      for text in ("Event bus", "Actors", "Last 3 events")]
+    monitor.close()
+    await app.shutdown()
+
+
+def test_shared_panel_colours_are_theme_variables_with_neutral_fallbacks():
+    for name in ("MUTED", "TEXT", "SUCCESS", "WARN", "ERROR", "BORDER"):
+        assert THEMED.fullmatch(getattr(panel, name)), name
+    # the shades with 4.5:1 contrast on JupyterLab Light's white (success-color1 has only 4.1:1)
+    assert (panel.SUCCESS, panel.ERROR) == ("var(--jp-success-color0, currentColor)",
+                                            "var(--jp-error-color1, currentColor)")
+    html = panel.kv_table({"State": "ok"}, {"State": panel.SUCCESS})
+    assert f"color:{panel.MUTED}" in html and f"color:{panel.SUCCESS}" in html

@@ -1,6 +1,7 @@
 """SettingsPanel driven like a user would: set widget values, click buttons, read what it shows."""
 
 import json
+from html import escape
 
 import pytest
 
@@ -146,3 +147,70 @@ def test_panel_needs_an_app_with_settings_or_its_actor():
     panel_class = settings_pkg.feature.ui["SettingsPanel"]()
     with pytest.raises(TypeError, match="needs a booted App with the settings feature"):
         panel_class(object())
+
+
+STATUS = "<div class='ck-status ck-status-{kind}' style='color:var(--jp-{var}, currentColor)'>{text}</div>"
+COLOR_VAR = {"ok": "success-color0", "info": "ui-font-color1", "error": "error-color1"}
+
+
+def status_html(*lines):
+    """The status widget's markup for (kind, text) lines: a CSS class and a theme variable each."""
+    return "".join(STATUS.format(kind=kind, var=COLOR_VAR[kind], text=text) for kind, text in lines)
+
+
+async def test_a_saved_relay_that_answered_is_green(boot, relay):
+    s, panel = await panel_for(boot, None)
+    panel.url.value = relay.url
+    panel.test_button.click()
+    panel.save_button.click()  # queued behind the test: saved once the relay has answered
+    await s.settle()
+    text = f"Saved signaling_url = {relay.url} (in memory only: no state directory)"
+    assert panel.status_text == text and panel.status_kinds == ("ok",)
+    assert panel.status.value == status_html(("ok", text))
+    assert "ck-settings-status" in panel.status._dom_classes
+    panel.close()
+
+
+async def test_a_saved_relay_that_refuses_is_no_green_saved(boot, tmp_path, closed_port_url):
+    s, panel = await panel_for(boot, tmp_path)
+    host_port = closed_port_url.removeprefix("http://")
+    panel.url.value = closed_port_url
+    panel.test_button.click()
+    panel.save_button.click()
+    await s.settle()
+    saved = f"Saved signaling_url = {closed_port_url}"
+    problem = f"the relay {closed_port_url} failed its last test: connection refused by {host_port}"
+    assert panel.status_text == f"{saved} \u2014 {problem}"
+    assert panel.status_kinds == ("info", "error")
+    assert panel.status.value == status_html(("info", saved), ("error", problem))
+    assert "success-color" not in panel.status.value
+
+    panel.theme.value = "dark"  # any later "Saved" stays neutral while the relay in use refuses
+    await s.settle()
+    assert panel.status_kinds == ("info", "error")
+    assert panel.status_text == f"Saved theme = dark \u2014 {problem}"
+
+    panel.test_button.click()  # the test's own verdict is the whole story: no second line
+    await s.settle()
+    assert panel.status_text == f"\u2717 {closed_port_url}: connection refused by {host_port}"
+    assert panel.status.value == status_html(("error", panel.status_text))
+    panel.close()
+
+
+async def test_a_saved_relay_not_tested_yet_is_neutral(boot, tmp_path):
+    s, panel = await panel_for(boot, tmp_path)
+    panel.url.value = "https://relay.example.org"
+    panel.save_button.click()
+    await s.settle()
+    assert panel.status.value == status_html(("info", "Saved signaling_url = https://relay.example.org"))
+    panel.close()
+
+
+async def test_an_invalid_url_is_an_error_line(boot, tmp_path):
+    s, panel = await panel_for(boot, tmp_path)
+    panel.url.value = "ftp://relay.example.org"
+    panel.save_button.click()
+    await s.settle()
+    assert panel.status_text.startswith("Not saved: signaling_url: ") and panel.status_kinds == ("error",)
+    assert panel.status.value == status_html(("error", escape(panel.status_text)))
+    panel.close()
