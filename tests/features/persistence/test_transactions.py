@@ -20,6 +20,20 @@ async def db(service):
     return service
 
 
+@pytest.fixture
+def jobs(db, monkeypatch) -> list:
+    """Every job the service hands to its database thread through ``_call``, in order."""
+    seen: list = []
+    call = db._call
+
+    async def counted(fn, *args):
+        seen.append(fn)
+        return await call(fn, *args)
+
+    monkeypatch.setattr(db, "_call", counted)
+    return seen
+
+
 async def state(db):
     return (await db.fetchall("SELECT step FROM ratchet"), await db.fetchall("SELECT id FROM message"))
 
@@ -32,30 +46,19 @@ async def test_a_transaction_commits_everything_together(db):
     assert await state(db) == ([(1,)], [("m1",)])
 
 
-async def test_the_first_statement_begins_the_transaction_and_an_empty_block_commits_nothing(db):
-    jobs = []
-    call = db._call
-
-    async def counted(fn, *args):
-        jobs.append(fn)
-        return await call(fn, *args)
-
-    db._call = counted
-    try:
-        async with db.transaction() as tx:
-            assert not tx.begun and not db._db.in_transaction
-        assert jobs == []  # no BEGIN, no COMMIT: nothing went to the thread
-        async with db.transaction() as tx:
-            await tx.execute("UPDATE ratchet SET step = 7")
-            assert tx.begun and db._db.in_transaction
-            await tx.execute("INSERT INTO message VALUES ('m1', 'bob')")
-        assert len(jobs) == 2  # BEGIN went with the first statement; the COMMIT is not a _call
-        with pytest.raises(RuntimeError):
-            async with db.transaction():
-                raise RuntimeError("before any statement")  # nothing to roll back
-        assert len(jobs) == 2 and not db._db.in_transaction
-    finally:
-        db._call = call
+async def test_the_first_statement_begins_the_transaction_and_an_empty_block_commits_nothing(db, jobs):
+    async with db.transaction() as tx:
+        assert not tx.begun and not db._db.in_transaction
+    assert jobs == []  # no BEGIN, no COMMIT: nothing went to the thread
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE ratchet SET step = 7")
+        assert tx.begun and db._db.in_transaction
+        await tx.execute("INSERT INTO message VALUES ('m1', 'bob')")
+    assert len(jobs) == 2  # BEGIN went with the first statement; the COMMIT is not a _call
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            raise RuntimeError("before any statement")  # nothing to roll back
+    assert len(jobs) == 2 and not db._db.in_transaction
     assert await state(db) == ([(7,)], [("m1",)])
 
 
@@ -67,28 +70,17 @@ async def test_a_failing_first_statement_still_rolls_back(db):
     assert await state(db) == ([(0,)], [])
 
 
-async def test_a_write_goes_with_the_next_statement_or_the_commit(db):
-    jobs = []
-    call = db._call
-
-    async def counted(fn, *args):
-        jobs.append(fn)
-        return await call(fn, *args)
-
-    db._call = counted
-    try:
-        async with db.transaction() as tx:
-            tx.write("UPDATE ratchet SET step = 1")
-            tx.write("INSERT INTO message VALUES ('m1', 'bob')")
-            assert jobs == [] and not tx.begun  # nothing went to the thread yet
-            assert await tx.fetchone("SELECT step FROM ratchet") == (1,)  # ran first, in order
-            assert len(jobs) == 1 and tx.begun
-            tx.write("INSERT INTO message VALUES ('m2', 'bob')")  # runs with the COMMIT
-        assert len(jobs) == 1
-        async with db.transaction() as tx:  # only writes: BEGIN, the writes and COMMIT in one job
-            tx.write("UPDATE ratchet SET step = 2")
-    finally:
-        db._call = call
+async def test_a_write_goes_with_the_next_statement_or_the_commit(db, jobs):
+    async with db.transaction() as tx:
+        tx.write("UPDATE ratchet SET step = 1")
+        tx.write("INSERT INTO message VALUES ('m1', 'bob')")
+        assert jobs == [] and not tx.begun  # nothing went to the thread yet
+        assert await tx.fetchone("SELECT step FROM ratchet") == (1,)  # ran first, in order
+        assert len(jobs) == 1 and tx.begun
+        tx.write("INSERT INTO message VALUES ('m2', 'bob')")  # runs with the COMMIT
+    assert len(jobs) == 1
+    async with db.transaction() as tx:  # only writes: BEGIN, the writes and COMMIT in one job
+        tx.write("UPDATE ratchet SET step = 2")
     assert await state(db) == ([(2,)], [("m1",), ("m2",)])
 
 
