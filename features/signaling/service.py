@@ -138,6 +138,7 @@ class SignalingService:
         self._seen: set[str] = set()
         self._outbox: deque[OutgoingMessage] = deque()
         self._last_seq = 0  # the newest outbox row queued in memory
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}  # submits' rows not yet queued
         self._outbox_limit = outbox_limit
         self._outbox_ready = asyncio.Event()
         self._connected = asyncio.Event()
@@ -311,7 +312,8 @@ class SignalingService:
         queued = {m.seq for m in self._outbox if m.seq is not None}
         for seq, message_id, to, payload in rows:
             if int(seq) not in queued:
-                self._outbox.append(OutgoingMessage(to, _store.decode_payload(payload), message_id, seq=int(seq)))
+                self._outbox.append(OutgoingMessage(to, _store.decode_payload(payload), message_id,
+                                                    self._waiting.pop(int(seq), None), seq=int(seq)))
                 self._last_seq = max(self._last_seq, int(seq))
         if self._outbox:
             self._outbox_ready.set()
@@ -361,12 +363,9 @@ class SignalingService:
         """In the caller's transaction: a send written to the outbox, so it commits with the
         caller's own rows (an envelope and the ratchet step that made it). After the commit,
         call :meth:`wake`; a send committed just before a crash goes out after the restart."""
-        await self._insert(tx, to, self._check_send(to, payload, message_id, required_id=True), message_id)
-
-    @staticmethod
-    async def _insert(tx: TransactionAPI, to: str, payload_text: str, message_id: str) -> None:
+        text = self._check_send(to, payload, message_id, required_id=True)
         tx.write("INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, ?)",
-                 (message_id, to, payload_text, int(time.time() * 1000)))
+                 (message_id, to, text, int(time.time() * 1000)))
 
     async def wake(self) -> None:
         """Pick up the sends :meth:`queue` committed (in order)."""
@@ -517,21 +516,34 @@ class SignalingService:
 
     async def submit(self, to: str, payload: Any, message_id: str | None = None) -> OutgoingMessage:
         """Queue a message, in the outbox table when the profile database is open (so it is
-        sent after a restart too), else in memory (:meth:`enqueue`)."""
+        sent after a restart too), else in memory (:meth:`enqueue`). An id already waiting in
+        the outbox is sent once more from memory: the relay answers it as a duplicate, so both
+        callers get an answer and the message is stored once."""
         if self.db is None or not self._db_open():
             return self.enqueue(to, payload, message_id)
         text = self._check_send(to, payload, message_id)
         message = OutgoingMessage(to, payload, message_id or uuid.uuid4().hex,
                                   _result_future())
-        async with self.db.transaction() as tx:
-            await self._insert(tx, message.to, text, message.id)
-            row = await tx.fetchone("SELECT seq FROM signaling_outbox WHERE id = ?", (message.id,))
-        assert row is not None
-        message.seq = int(row[0])
+        try:
+            async with self.db.transaction() as tx:
+                row = await tx.fetchone(
+                    "INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO NOTHING RETURNING seq", (message.id, to, text, int(time.time() * 1000)))
+                if row is not None:
+                    # registered before the commit: whoever queues the row (maybe another
+                    # submit's wake, before ours) hands it this future
+                    message.seq = int(row[0])
+                    self._waiting[message.seq] = message.future
+        except BaseException:
+            if message.seq is not None:
+                self._waiting.pop(message.seq, None)
+            raise
+        if message.seq is None:
+            return self.enqueue(to, payload, message.id)
         await self.wake()  # queues the rows committed before this one, then this one
-        queued = next((m for m in self._outbox if m.seq == message.seq), None)
-        if queued is not None:
-            queued.future = message.future
+        if self._waiting.pop(message.seq, None) is not None and not message.future.done():
+            message.future.set_exception(NotConnectedError(
+                "logged out: the message stays in the outbox and is sent after the next log-in"))
         return message
 
     async def send(self, to: str, payload: Any, *, message_id: str | None = None) -> dict[str, Any]:

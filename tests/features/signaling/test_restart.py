@@ -4,6 +4,8 @@ nothing is shown twice. A real kernel killed with SIGKILL is tests/e2e/test_kern
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -48,6 +50,27 @@ async def test_a_send_queued_while_offline_goes_out_after_a_restart_exactly_once
         assert alice.of("MESSAGE_SENT")[0]["duplicate"] is True
         await bob.app.settle()
         assert len(bob.of("MESSAGE_RECEIVED")) == 1
+    finally:
+        await alice.app.shutdown()
+        await bob.app.shutdown()
+
+
+async def test_the_same_id_submitted_twice_is_stored_once_and_both_callers_get_an_answer(identities, relay):
+    """A retry of a send still in the outbox (the first answer not back yet) is not a database
+    error: it goes again from memory, the relay answers it as a duplicate, bob sees it once."""
+    alice = await make_peer(identities, url=relay.url, **FAST)
+    bob = await make_peer(identities, url=relay.url, name="Bob", **FAST)
+    try:
+        await alice.wait_for(lambda: alice.state == ["connected"] and bob.state == ["connected"])
+        first, second = await asyncio.gather(
+            alice.service.send(bob.identity.user_id, {"text": "once"}, message_id="same"),
+            alice.service.send(bob.identity.user_id, {"text": "once"}, message_id="same"))
+        assert first["relayId"] == second["relayId"]
+        assert sorted([first["duplicate"], second["duplicate"]]) == [False, True]
+        await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
+        await bob.app.settle()
+        assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == [{"text": "once"}]
+        assert await _rows(alice, "signaling_outbox") == []
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
