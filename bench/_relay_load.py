@@ -396,7 +396,7 @@ async def sleep_until(t: float) -> None:
 
 # ----------------------------------------------------------------------------------- workers
 async def latency_worker(args: dict[str, Any]) -> None:
-    """Pairs of booted apps running the real signaling feature; send -> MESSAGE_RECEIVED latency.
+    """Pairs of booted apps running the real signaling feature; send -> RELAY_MESSAGE_RECEIVED latency.
 
     Both ends of a pair live in this process, so both timestamps come from one perf_counter.
     """
@@ -413,7 +413,7 @@ async def latency_worker(args: dict[str, Any]) -> None:
 
     def on_event(event: Any) -> None:
         now = time.perf_counter()
-        if event.type != "MESSAGE_RECEIVED":
+        if event.type != "RELAY_MESSAGE_RECEIVED":
             return
         body = event.payload.get("payload")
         waiter = waiters.pop((body["p"], body["k"]), None)
@@ -421,7 +421,7 @@ async def latency_worker(args: dict[str, Any]) -> None:
             waiter.set_result(now)
 
     def probe() -> Feature:
-        return Feature(id="probe", name="Latency probe", subscribed_events=["MESSAGE_RECEIVED"],
+        return Feature(id="probe", name="Latency probe", subscribed_events=["RELAY_MESSAGE_RECEIVED"],
                        on_mount=lambda ctx: MountResult(handler=on_event))
 
     apps: list[Any] = []

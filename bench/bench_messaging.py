@@ -1,6 +1,6 @@
 """End-to-end encrypted latency beside unencrypted, through one relay process in one run.
 
-1. **Unencrypted**: a sender's ``SignalingService.send`` -> the recipient's ``MESSAGE_RECEIVED``
+1. **Unencrypted**: a sender's ``SignalingService.send`` -> the recipient's ``RELAY_MESSAGE_RECEIVED``
    handler (benchmark 1 of ``bench_relay.py``, its worker reused as is: apps with persistence,
    identity and signaling).
 2. **Encrypted**: ``MessagingService.send(bob, text)`` (seal, store and queue in one SQLCipher
@@ -16,7 +16,7 @@ Both use the same relay (``python -m chatkernel.relay``, memory store, rate limi
 same 20 pairs at chat pace (100-300 ms pauses after each arrival) and the same client-process
 split, one after the other; both ends of a pair live in one client process (one perf_counter).
 The encrypted run also stamps each message where it passes: ``send`` returned (the seal
-transaction committed), signaling's ``MESSAGE_RECEIVED`` at bob (relay and HTTP), and
+transaction committed), signaling's ``RELAY_MESSAGE_RECEIVED`` at bob (relay and HTTP), and
 ``SECURE_MESSAGE_RECEIVED`` (the open transaction committed): where the time goes.
 
 Everything binds and connects on 127.0.0.1; every loop is bounded in count and time; every
@@ -136,7 +136,7 @@ async def _run(kind: str, relay: L.Managed, pairs: int, procs: int, messages: in
 
 def _span_table(*runs: dict[str, Any]) -> str:
     """Where an encrypted message's time goes, per run: the medians and 99th percentiles of each span."""
-    names = ("seal tx (send returned)", "relay + HTTP (to bob's MESSAGE_RECEIVED)",
+    names = ("seal tx (send returned)", "relay + HTTP (to bob's RELAY_MESSAGE_RECEIVED)",
              "open tx (to SECURE_MESSAGE_RECEIVED)")
     rows = []
     for i, name in enumerate(names):
@@ -264,7 +264,7 @@ async def secure_worker(args: dict[str, Any]) -> None:
     pace = tuple(args.get("pace", L.SLOW_PACE_S))
     rng = random.Random(args.get("seed", 1))
     waiters: dict[str, asyncio.Future[float]] = {}
-    relayed: dict[int, float] = {}  # app index -> when its last MESSAGE_RECEIVED was handled
+    relayed: dict[int, float] = {}  # app index -> when its last RELAY_MESSAGE_RECEIVED was handled
     published: set[int] = set()
     errors: list[str] = []
 
@@ -275,7 +275,7 @@ async def secure_worker(args: dict[str, Any]) -> None:
                 waiter = waiters.pop(event.payload["id"], None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(now)
-            elif event.type == "MESSAGE_RECEIVED":
+            elif event.type == "RELAY_MESSAGE_RECEIVED":
                 relayed[index] = now
             elif event.type == "PREKEYS_PUBLISHED":
                 published.add(index)
@@ -283,7 +283,7 @@ async def secure_worker(args: dict[str, Any]) -> None:
                 errors.append(f"{event.type}: {dict(event.payload)}")
 
         return Feature(id="probe", name="Latency probe", on_mount=lambda ctx: MountResult(handler=on_event),
-                       subscribed_events=["SECURE_MESSAGE_RECEIVED", "MESSAGE_RECEIVED", "PREKEYS_PUBLISHED",
+                       subscribed_events=["SECURE_MESSAGE_RECEIVED", "RELAY_MESSAGE_RECEIVED", "PREKEYS_PUBLISHED",
                                           "FEATURE_ERROR", "UNREADABLE_MESSAGE", "SECURE_MESSAGE_FAILED"])
 
     apps: list[Any] = []

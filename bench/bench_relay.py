@@ -1,6 +1,6 @@
 """The relay under load, in its own process: end-to-end latency, throughput, parked-poll memory.
 
-1. **Latency** from a sender's ``SignalingService.send`` to the recipient's ``MESSAGE_RECEIVED``
+1. **Latency** from a sender's ``SignalingService.send`` to the recipient's ``RELAY_MESSAGE_RECEIVED``
    handler, through the real signaling feature (each user a booted app that signs up first:
    persistence + identity) and a relay started as
    ``python -m chatkernel.relay`` (memory store, rate limits raised). Both ends of a pair live
@@ -164,7 +164,7 @@ async def _raw_paced(relay: L.Managed, pairs: int, messages: int, seconds: float
 
 
 async def bench_latency(plan: Plan, workdir: Path) -> list[SummaryRow]:
-    print("\n-- 1. end-to-end latency: SignalingService.send -> MESSAGE_RECEIVED (relay in its own process)")
+    print("\n-- 1. end-to-end latency: SignalingService.send -> RELAY_MESSAGE_RECEIVED (relay in its own process)")
     with L.relay_process("memory", workdir=workdir) as relay:
         one = await _feature_run(relay, 1, 1, *plan.one_pair)
         runs = [await _feature_run(relay, PAIRS, 1, *plan.probe)]
@@ -227,7 +227,7 @@ async def bench_latency(plan: Plan, workdir: Path) -> list[SummaryRow]:
                    f"each, {sum(stress['utils']) + stress['relay_util']:.1f} of {os.cpu_count()} cores busy: "
                    f"generator-bound")
     return [
-        SummaryRow("relay e2e", "feature send -> MESSAGE_RECEIVED, 1 pair: p50 / p99",
+        SummaryRow("relay e2e", "feature send -> RELAY_MESSAGE_RECEIVED, 1 pair: p50 / p99",
                    f"{_ms(one['p50'])} / {_ms(one['p99'])}", "target p50 5 ms", one["p50"] / TARGET_P50_S,
                    "informative"),
         SummaryRow("relay e2e", f"feature, {PAIRS} pairs ({judged_note}): p50",

@@ -63,7 +63,7 @@ async def test_the_feature_built_from_the_readme_echoes_through_a_real_relay(ech
     settings = identities.settings(settings={"default_signaling_url": relay.url})
     inbox = []
     listener = Feature(id="inbox", name="Inbox", on_mount=lambda ctx: MountResult(handler=inbox.append),
-                       subscribed_events=["MESSAGE_RECEIVED"])
+                       subscribed_events=["RELAY_MESSAGE_RECEIVED"])
     bot = await bootstrap([*identities.features, features.settings.feature, features.signaling.feature,
                            echo_package.feature], settings=settings, strict=True)
     person = await bootstrap([*identities.features, features.settings.feature, features.signaling.feature, listener],
@@ -93,7 +93,7 @@ async def test_the_feature_built_from_the_readme_echoes_through_a_real_relay(ech
         await bot.settle()
         assert bot.actors["echo"].state == ["paused"]
         await me.send(them.user_id, {"text": "anyone?"})
-        await until(lambda: bot.metrics.counters.get("feature.echo.events.MESSAGE_RECEIVED", 0) == 2)
+        await until(lambda: bot.metrics.counters.get("feature.echo.events.RELAY_MESSAGE_RECEIVED", 0) == 2)
         await bot.settle()
         assert len(echoed) == 1  # heard while paused, not answered
         fire(bot.actors["echo"], "RESUME")

@@ -7,8 +7,8 @@ committed the ratchet step.
 Heard
     SIGNALING_CONNECTED        upload prekeys (the relay's count is checked at every connect)
     CRYPTO_SESSION_STARTED     a peer used one of our one-time prekeys: check the count, refill
-    MESSAGE_RECEIVED           an envelope from the relay: open it, store it, acknowledge it
-    MESSAGE_SENT / MESSAGE_SEND_FAILED  the relay accepted (or refused for good) one of ours
+    RELAY_MESSAGE_RECEIVED           an envelope from the relay: open it, store it, acknowledge it
+    RELAY_MESSAGE_SENT / RELAY_SEND_FAILED  the relay accepted (or refused for good) one of ours
     PERSISTENCE_OPENED / PERSISTENCE_LOCKED, IDENTITY_LOADED / IDENTITY_CREATED /
     IDENTITY_FORGOTTEN         ready or locked
 """
@@ -47,6 +47,6 @@ PREKEYS_PUBLISHED = EventSpec(
 
 EMITTED = (SECURE_MESSAGE_RECEIVED, SECURE_MESSAGE_SENT, SECURE_MESSAGE_FAILED, UNREADABLE_MESSAGE,
            PREKEYS_PUBLISHED)
-SUBSCRIBED = ("SIGNALING_CONNECTED", "CRYPTO_SESSION_STARTED", "MESSAGE_RECEIVED", "MESSAGE_SENT",
-              "MESSAGE_SEND_FAILED", "PERSISTENCE_OPENED", "PERSISTENCE_LOCKED", "IDENTITY_LOADED",
+SUBSCRIBED = ("SIGNALING_CONNECTED", "CRYPTO_SESSION_STARTED", "RELAY_MESSAGE_RECEIVED", "RELAY_MESSAGE_SENT",
+              "RELAY_SEND_FAILED", "PERSISTENCE_OPENED", "PERSISTENCE_LOCKED", "IDENTITY_LOADED",
               "IDENTITY_CREATED", "IDENTITY_FORGOTTEN")

@@ -136,7 +136,7 @@ class MessagingService:
         return message_id
 
     async def sent(self, payload: dict[str, Any]) -> None:
-        """Signaling's ``MESSAGE_SENT``: ours, if we have it queued, is now ``sent``."""
+        """Signaling's ``RELAY_MESSAGE_SENT``: ours, if we have it queued, is now ``sent``."""
         try:
             if not self.ready:
                 return
@@ -150,7 +150,7 @@ class MessagingService:
             self._say(ev.SECURE_MESSAGE_SENT, {"peer": payload["to"], "id": payload["id"]})
 
     async def failed(self, payload: dict[str, Any]) -> None:
-        """Signaling's ``MESSAGE_SEND_FAILED``: ours, if we have it queued, is now ``failed``."""
+        """Signaling's ``RELAY_SEND_FAILED``: ours, if we have it queued, is now ``failed``."""
         try:
             if not self.ready or payload.get("id") is None:
                 return
@@ -166,7 +166,7 @@ class MessagingService:
 
     # ------------------------------------------------------------------ receiving
     async def receive(self, payload: dict[str, Any]) -> str:
-        """Signaling's ``MESSAGE_RECEIVED``: open, store and acknowledge in one transaction, then
+        """Signaling's ``RELAY_MESSAGE_RECEIVED``: open, store and acknowledge in one transaction, then
         settle it with signaling. Returns what happened (``stored``, ``unreadable``, ``already
         stored``, ``not ready``, ``kept``); a message that cannot be handled now (``not ready``,
         ``kept``) stays on the relay and comes again."""

@@ -4,7 +4,7 @@ It connects as the loaded identity (the identity feature signs the ``/connect`` 
 holds no private key), once ``IDENTITY_LOADED`` or ``IDENTITY_CREATED`` says there is one, and
 disconnects at ``IDENTITY_FORGOTTEN`` (log-out).
 
-Dispatches ``MESSAGE_RECEIVED`` (HIGH) for every message the relay delivers and sends messages
+Dispatches ``RELAY_MESSAGE_RECEIVED`` (HIGH) for every message the relay delivers and sends messages
 with idempotent ids, retried until the relay accepts them, across reconnects, relay switches and
 kernel restarts: the cursor, the seen relay ids and the outbox live in the profile database
 (persistence), and a consumer that stores messages can have each kept until its own transaction

@@ -9,7 +9,7 @@ Heard
                             queued sends and stay disconnected until an identity is loaded again
     SIGNALING_URL_CHANGED   switch relays (reconnect if connected); declared by settings, whose
                             ``allow_insecure_remote`` flag it carries
-    MESSAGE_SEND_REQUESTED  ``{to, payload, id?}``: queue a send (an idempotent id is made if
+    RELAY_SEND_REQUESTED  ``{to, payload, id?}``: queue a send (an idempotent id is made if
                             missing); declared by whichever feature sends through signaling
 """
 
@@ -22,10 +22,10 @@ from chatkernel import EventSpec
 __all__ = [
     "CONNECTION_LOST",
     "EMITTED",
-    "MESSAGE_RECEIVED",
-    "MESSAGE_SENT",
-    "MESSAGE_SEND_FAILED",
     "PREKEY_COUNT",
+    "RELAY_MESSAGE_RECEIVED",
+    "RELAY_MESSAGE_SENT",
+    "RELAY_SEND_FAILED",
     "SIGNALING_CONNECTED",
     "SIGNALING_DISCONNECTED",
     "SIGNALING_URL_REJECTED",
@@ -40,18 +40,18 @@ CONNECTION_LOST = EventSpec("CONNECTION_LOST", "HIGH", "the session failed; the 
                             {"url": str | None, "reason": str | None, "retry_in_s": float, "attempt": int})
 SIGNALING_URL_REJECTED = EventSpec("SIGNALING_URL_REJECTED", "HIGH", "a relay URL was refused; the old one is kept",
                                    {"url": str | None, "reason": str})
-MESSAGE_RECEIVED = EventSpec(
-    "MESSAGE_RECEIVED", "HIGH", "the relay delivered a message (one event per relay message, deduplicated)",
+RELAY_MESSAGE_RECEIVED = EventSpec(
+    "RELAY_MESSAGE_RECEIVED", "HIGH", "the relay delivered a message (one event per relay message, deduplicated)",
     {"relay_id": str, "sender": str, "ts": int, "payload": Any})
-MESSAGE_SENT = EventSpec("MESSAGE_SENT", "MEDIUM", "the relay accepted a message",
+RELAY_MESSAGE_SENT = EventSpec("RELAY_MESSAGE_SENT", "MEDIUM", "the relay accepted a message",
                          {"id": str, "to": str, "relay_id": str | None, "duplicate": bool})
-MESSAGE_SEND_FAILED = EventSpec("MESSAGE_SEND_FAILED", "HIGH", "a message was refused for good and will not be retried",
+RELAY_SEND_FAILED = EventSpec("RELAY_SEND_FAILED", "HIGH", "a message was refused for good and will not be retried",
                                 {"id": str | None, "to": str | None, "reason": str})
 PREKEY_COUNT = EventSpec(
     "PREKEY_COUNT", "LOW", "the relay answered a key upload: one-time prekeys left for others to fetch",
     {"remaining": int, "accepted": int, "signed_prekey_id": int | None})
 
 EMITTED = (SIGNALING_CONNECTED, SIGNALING_DISCONNECTED, CONNECTION_LOST, SIGNALING_URL_REJECTED,
-           MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_SEND_FAILED, PREKEY_COUNT)
-SUBSCRIBED = ("APP_READY", "SIGNALING_URL_CHANGED", "MESSAGE_SEND_REQUESTED", "IDENTITY_LOADED", "IDENTITY_CREATED",
+           RELAY_MESSAGE_RECEIVED, RELAY_MESSAGE_SENT, RELAY_SEND_FAILED, PREKEY_COUNT)
+SUBSCRIBED = ("APP_READY", "SIGNALING_URL_CHANGED", "RELAY_SEND_REQUESTED", "IDENTITY_LOADED", "IDENTITY_CREATED",
               "IDENTITY_FORGOTTEN")

@@ -78,7 +78,7 @@ class SignalingMachine(Machine):
         | reconnecting.to(switching, on="adopt_url")
     )
     TOKEN_REJECTED = connected.to(reconnecting, on="lost")
-    MESSAGE_SEND_REQUESTED = (disconnected.to(None, on="queue_send") | connecting.to(None, on="queue_send")
+    RELAY_SEND_REQUESTED = (disconnected.to(None, on="queue_send") | connecting.to(None, on="queue_send")
                               | connected.to(None, on="queue_send") | reconnecting.to(None, on="queue_send")
                               | switching.to(None, on="queue_send")
                               | waiting_for_identity.to(None, on="queue_send"))
@@ -176,7 +176,7 @@ class SignalingMachine(Machine):
         try:
             await self.service.submit(to, p.get("payload"), message_id)
         except Exception as exc:  # a refusal, or the database failing: said, never raised into the machine
-            self.emit(ev.MESSAGE_SEND_FAILED, {"id": message_id if isinstance(message_id, str) else None,
+            self.emit(ev.RELAY_SEND_FAILED, {"id": message_id if isinstance(message_id, str) else None,
                                                "to": to if isinstance(to, str) else None, "reason": str(exc)})
 
     def lost(self, data: Any = None, error: BaseException | None = None, **_: Any) -> None:

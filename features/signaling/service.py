@@ -67,7 +67,7 @@ class OutgoingMessage:
 
 def _result_future() -> asyncio.Future[dict[str, Any]]:
     """A send's outcome. Whoever queued it may never await it (a fire-and-forget send, a kernel
-    going away), so a failure is marked as seen: it is reported by MESSAGE_SEND_FAILED instead
+    going away), so a failure is marked as seen: it is reported by RELAY_SEND_FAILED instead
     of as "exception never retrieved"."""
     future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     future.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -249,7 +249,7 @@ class SignalingService:
         """Forget what belongs to the last identity: its cursor and seen relay ids, the sends
         kept in its database (they stay there, and are sent after its next log-in), and (with
         a ``reason``, at log-out) the sends kept in memory only, each failed with
-        ``MESSAGE_SEND_FAILED``."""
+        ``RELAY_SEND_FAILED``."""
         self.cursor = self._cursor_url = None
         self._restored = None
         self._last_seq = 0
@@ -266,7 +266,7 @@ class SignalingService:
                 dropped.append(message)
         self._outbox = kept
         for message in dropped:
-            self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": reason})
+            self._emit(ev.RELAY_SEND_FAILED, {"id": message.id, "to": message.to, "reason": reason})
             if message.future is not None and not message.future.done():
                 message.future.set_exception(NotConnectedError(reason))
 
@@ -320,7 +320,7 @@ class SignalingService:
 
     def retain_until_acknowledged(self) -> None:
         """Called by a consumer that stores what it receives. From now on, for each
-        ``MESSAGE_RECEIVED`` it runs :meth:`acknowledge` in the transaction that stores the
+        ``RELAY_MESSAGE_RECEIVED`` it runs :meth:`acknowledge` in the transaction that stores the
         message and, once that committed (or failed), says so with :meth:`settle`. The relay is
         told (by the next poll) only of what settled as stored; a message that did not is
         delivered again after a reconnect, or after a restart."""
@@ -390,7 +390,7 @@ class SignalingService:
             await client.aclose()
 
     async def poll_forever(self) -> str:
-        """Long-poll until the connection fails; returns why. Each event becomes MESSAGE_RECEIVED."""
+        """Long-poll until the connection fails; returns why. Each event becomes RELAY_MESSAGE_RECEIVED."""
         client, user_id = self._client, self._session_user
         if client is None or user_id is None:
             return "not connected"
@@ -450,7 +450,7 @@ class SignalingService:
         self.cursor = cursor
         for message in fresh:
             self.received += 1
-            self._emit(ev.MESSAGE_RECEIVED, message)
+            self._emit(ev.RELAY_MESSAGE_RECEIVED, message)
 
     async def _deliver_to_consumer(self, batch: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> None:
         """Announce the batch and wait for the consumer to settle each message; move the cursor
@@ -463,7 +463,7 @@ class SignalingService:
         try:
             for message in fresh:
                 self.received += 1
-                self._emit(ev.MESSAGE_RECEIVED, message)
+                self._emit(ev.RELAY_MESSAGE_RECEIVED, message)
             if waiting:
                 await asyncio.wait(list(waiting.values()), timeout=self.settle_timeout_s)
             for relay_id in self._batch:
@@ -600,12 +600,12 @@ class SignalingService:
     def _finish(self, message: OutgoingMessage, *, result: dict[str, Any] | None = None,
                 error: RelayRequestError | None = None) -> None:
         if error is not None:
-            self._emit(ev.MESSAGE_SEND_FAILED, {"id": message.id, "to": message.to, "reason": str(error)})
+            self._emit(ev.RELAY_SEND_FAILED, {"id": message.id, "to": message.to, "reason": str(error)})
             if message.future is not None and not message.future.done():
                 message.future.set_exception(error)
             return
         assert result is not None
-        self._emit(ev.MESSAGE_SENT, {"id": message.id, "to": message.to, "relay_id": result.get("relayId"),
+        self._emit(ev.RELAY_MESSAGE_SENT, {"id": message.id, "to": message.to, "relay_id": result.get("relayId"),
                                      "duplicate": bool(result.get("duplicate"))})
         if message.future is not None and not message.future.done():
             message.future.set_result(result)

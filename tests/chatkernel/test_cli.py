@@ -46,7 +46,7 @@ def demo_module(tmp_path):
                                 {"key_id": str, "previous": NotRequired[str]})
         vault = Feature(id="vault", name="Vault", on_mount=lambda ctx: None, emitted_events=[KEY_ROTATED])
         impostor = Feature(id="impostor", name="Impostor", on_mount=lambda ctx: None,
-                           emitted_events=[EventSpec("MESSAGE_RECEIVED", "LOW", "not really")])
+                           emitted_events=[EventSpec("RELAY_MESSAGE_RECEIVED", "LOW", "not really")])
         chat = Feature(id="chat", name="Chat", dependencies=["vault"], on_mount=lambda ctx: None)
         loop_a = Feature(id="loop-a", name="A", dependencies=["loop-b"], on_mount=lambda ctx: None)
         loop_b = Feature(id="loop-b", name="B", dependencies=["loop-a"], on_mount=lambda ctx: None)
@@ -80,7 +80,7 @@ def test_graph_formats(demo_module):
     (["events", "--feature", "demo_features:missing"], 2, "has no attribute 'missing'"),
     (["events", "--feature", "demo_features:textwrap"], 1, "expected a Feature"),
     (["events", "--feature", "demo_features:impostor"], 1,
-     "event MESSAGE_RECEIVED is declared by both 'signaling' and 'impostor'"),
+     "event RELAY_MESSAGE_RECEIVED is declared by both 'signaling' and 'impostor'"),
     (["events", "--no-installed", "--feature", "demo_features:vault", "--feature", "demo_features:vault"], 1,
      "feature 'vault' is already registered"),
 ])
@@ -139,13 +139,13 @@ def test_events_json_is_the_catalogue_schema_of_installed_features():
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     jsonschema.Draft202012Validator.check_schema(doc)
-    received = doc["$defs"]["MESSAGE_RECEIVED"]
+    received = doc["$defs"]["RELAY_MESSAGE_RECEIVED"]
     assert received["x-declared-by"] == "signaling" and received["x-priority"] == "HIGH"
     assert received["properties"]["sender"] == {"type": "string"} and "from" not in received["properties"]
     assert "sender" in received["required"]
     assert doc["$defs"]["APP_READY"]["x-declared-by"] == "kernel"
     assert doc["$defs"]["SIGNALING_URL_CHANGED"]["x-declared-by"] == "settings"
-    message = jsonschema.Draft202012Validator({"$ref": "#/$defs/MESSAGE_RECEIVED", "$defs": doc["$defs"]})
+    message = jsonschema.Draft202012Validator({"$ref": "#/$defs/RELAY_MESSAGE_RECEIVED", "$defs": doc["$defs"]})
     assert message.is_valid({"relay_id": "r1", "sender": "alice", "ts": 1, "payload": {"text": "hi"}})
     assert not message.is_valid({"relay_id": "r1", "from": "alice", "ts": 1, "payload": {}})
 
@@ -155,7 +155,7 @@ def test_events_json_includes_given_features(demo_module):
     assert done.returncode == 0, done.stderr
     defs = json.loads(done.stdout)["$defs"]
     assert defs["KEY_ROTATED"]["x-declared-by"] == "vault" and defs["KEY_ROTATED"]["required"] == ["key_id"]
-    assert "MESSAGE_RECEIVED" in defs  # installed ones too, unless --no-installed
+    assert "RELAY_MESSAGE_RECEIVED" in defs  # installed ones too, unless --no-installed
 
 
 def test_events_in_process(capsys, demo_module, monkeypatch):

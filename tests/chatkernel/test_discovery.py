@@ -81,7 +81,7 @@ def installed_list(tmp_path, monkeypatch):
     (pkg / "clash.py").write_text(textwrap.dedent("""
         from chatkernel import EventSpec, Feature
         feature = Feature(id="clash", name="Clash", on_mount=lambda ctx: None,
-                          emitted_events=[EventSpec("MESSAGE_RECEIVED", "LOW", "a second declaration")])
+                          emitted_events=[EventSpec("RELAY_MESSAGE_RECEIVED", "LOW", "a second declaration")])
     """))
     write_dist(tmp_path, "chat-listed", "listed = listed_pkg:FEATURES\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -126,6 +126,6 @@ async def test_bootstrap_mounts_a_listed_feature_with_the_app_ones(installed_lis
 @pytest.mark.anyio
 async def test_a_plugin_claiming_an_app_event_type_stops_boot_naming_both(installed_list):
     features = [d.feature for d in discover_features() if d.feature is not None and d.distribution != "chat-listed"]
-    with pytest.raises(BootError, match="MESSAGE_RECEIVED is declared by both 'signaling' and 'clash'") as info:
+    with pytest.raises(BootError, match="RELAY_MESSAGE_RECEIVED is declared by both 'signaling' and 'clash'") as info:
         await bootstrap([*features, load_feature("listed_pkg.clash")])
     assert isinstance(info.value.__cause__, EventSpecConflictError)

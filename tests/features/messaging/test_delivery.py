@@ -38,9 +38,9 @@ async def test_a_first_message_starts_a_session_and_both_sides_store_the_convers
         {"peer": bob.user_id, "messages": 2, "last_at": (await alice.messaging.history(bob.user_id))[-1]["stored_at"]}]
     assert not alice.of("FEATURE_ERROR") and not bob.of("FEATURE_ERROR")
     # Stored with the message: its relay id as seen and the cursor, so the next poll acknowledges it.
-    [delivered] = bob.of("MESSAGE_RECEIVED")[:1]
+    [delivered] = bob.of("RELAY_MESSAGE_RECEIVED")[:1]
     state = dict(await bob.db.fetchall("SELECT name, value FROM signaling_state"))
-    assert state["cursor"] == bob.of("MESSAGE_RECEIVED")[-1]["relay_id"]
+    assert state["cursor"] == bob.of("RELAY_MESSAGE_RECEIVED")[-1]["relay_id"]
     assert await bob.signaling.is_pending(delivered["relay_id"]) is False
 
 

@@ -24,14 +24,14 @@ async def test_a_memory_relay_that_started_over_loses_no_message(people):
         for n in range(3):
             await alice.messaging.send(bob.user_id, f"before {n}")
         await bob.wait_for(lambda: len(bob.of("SECURE_MESSAGE_RECEIVED")) == 3)
-        seen = {m["relay_id"] for m in bob.of("MESSAGE_RECEIVED")}
+        seen = {m["relay_id"] for m in bob.of("RELAY_MESSAGE_RECEIVED")}
         await relay.stop()
         relay = await EmbeddedRelay.start(port=port)  # empty, its ids from 1 again
         await _both_connected(alice, bob)
         for n in range(3):
             await alice.messaging.send(bob.user_id, f"after {n}")
         await bob.wait_for(lambda: len(bob.of("SECURE_MESSAGE_RECEIVED")) == 6)
-        assert {m["relay_id"] for m in bob.of("MESSAGE_RECEIVED")[3:]} & seen  # the ids did repeat
+        assert {m["relay_id"] for m in bob.of("RELAY_MESSAGE_RECEIVED")[3:]} & seen  # the ids did repeat
         assert [r["body"] for r in await bob.messaging.history(alice.user_id)] == \
             [f"before {n}" for n in range(3)] + [f"after {n}" for n in range(3)]
         assert not bob.of("UNREADABLE_MESSAGE")

@@ -63,9 +63,9 @@ async def test_a_message_that_could_not_be_stored_stays_on_the_relay_until_it_is
 async def test_a_message_delivered_twice_is_stored_once(people):
     alice, bob = await people("Alice", "Bob")
     await alice.messaging.send(bob.user_id, "once")
-    await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
+    await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
     await bob.app.settle()
-    [delivered] = bob.of("MESSAGE_RECEIVED")
+    [delivered] = bob.of("RELAY_MESSAGE_RECEIVED")
     assert await bob.messaging.receive(delivered) == "already stored"  # signaling delivering it again
     assert [r["body"] for r in await bob.messaging.history(alice.user_id)] == ["once"]
     assert len(bob.of("SECURE_MESSAGE_RECEIVED")) == 1 and not bob.of("UNREADABLE_MESSAGE")

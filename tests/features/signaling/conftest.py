@@ -4,7 +4,7 @@ Signaling connects only as a loaded identity: each peer mounts persistence and i
 and signs up (``identities``, tests/conftest.py) unless ``signed_up=False``.
 
 Apps are strict (tests/conftest.py): the types a test dispatches as the user are declared here.
-``MESSAGE_SEND_REQUESTED`` is declared by whichever feature sends through signaling, and
+``RELAY_SEND_REQUESTED`` is declared by whichever feature sends through signaling, and
 ``SIGNALING_URL_CHANGED`` by the settings feature; without those features the test declares them.
 """
 
@@ -23,12 +23,12 @@ from chatkernel import App, Event, EventSpec, Feature, MountResult, bootstrap
 import features.signaling as signaling
 from features.settings.events import SIGNALING_URL_CHANGED
 
-WATCHED = ["APP_READY", "FEATURE_ERROR", "IDENTITY_CREATED", "IDENTITY_LOADED", "IDENTITY_FORGOTTEN", "MESSAGE_RECEIVED", "MESSAGE_SENT", "MESSAGE_SEND_FAILED",
+WATCHED = ["APP_READY", "FEATURE_ERROR", "IDENTITY_CREATED", "IDENTITY_LOADED", "IDENTITY_FORGOTTEN", "RELAY_MESSAGE_RECEIVED", "RELAY_MESSAGE_SENT", "RELAY_SEND_FAILED",
            "SIGNALING_CONNECTED", "SIGNALING_DISCONNECTED", "CONNECTION_LOST", "SIGNALING_URL_REJECTED",
            "PREKEY_COUNT"]
 
 #: What a sender (a chat feature, a notebook cell) asks signaling to deliver.
-MESSAGE_SEND_REQUESTED = EventSpec("MESSAGE_SEND_REQUESTED", "MEDIUM", "send a message through signaling",
+RELAY_SEND_REQUESTED = EventSpec("RELAY_SEND_REQUESTED", "MEDIUM", "send a message through signaling",
                                    {"to": str, "payload": Any, "id": NotRequired[str]})
 
 
@@ -80,7 +80,7 @@ async def make_peer(identities: Any, *, startup: str | None = None, user_events:
     events: list[Event] = []
     recorder = Feature(id="recorder", name="Recorder", subscribed_events=WATCHED,
                        on_mount=lambda ctx: MountResult(handler=events.append))
-    declared = [MESSAGE_SEND_REQUESTED, SIGNALING_URL_CHANGED] if user_events else []
+    declared = [RELAY_SEND_REQUESTED, SIGNALING_URL_CHANGED] if user_events else []
     app = await bootstrap([*identities.features, signaling.feature, recorder],
                           settings=identities.settings(signaling=settings), startup=startup, events=declared)
     peer = Peer(app, events, identities)

@@ -12,7 +12,7 @@ from chatkernel.relay import EmbeddedRelay
 
 import features.signaling as signaling
 from features.signaling._config import SignalingConfig
-from features.signaling.events import MESSAGE_RECEIVED
+from features.signaling.events import RELAY_MESSAGE_RECEIVED
 
 pytestmark = pytest.mark.anyio
 
@@ -24,16 +24,16 @@ async def test_two_users_exchange_messages_both_ways(relay, peers):
     assert alice.of("SIGNALING_CONNECTED") == [{"url": relay.url, "user_id": alice.service.user_id}]
     result = await alice.service.send(bob.service.user_id, {"text": "hi bob"})
     assert result["duplicate"] is False
-    bob.app.dispatch("MESSAGE_SEND_REQUESTED", {"to": alice.service.user_id, "payload": {"text": "hi alice"},
+    bob.app.dispatch("RELAY_SEND_REQUESTED", {"to": alice.service.user_id, "payload": {"text": "hi alice"},
                                                 "id": "m-1"})
-    await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED") and alice.of("MESSAGE_RECEIVED"))
-    [got] = bob.of("MESSAGE_RECEIVED")
+    await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED") and alice.of("RELAY_MESSAGE_RECEIVED"))
+    [got] = bob.of("RELAY_MESSAGE_RECEIVED")
     assert got["sender"] == alice.service.user_id and got["payload"] == {"text": "hi bob"}
-    assert alice.of("MESSAGE_RECEIVED")[0]["payload"] == {"text": "hi alice"}
-    assert alice.of("MESSAGE_RECEIVED")[0]["sender"] == bob.service.user_id
-    await bob.wait_for(lambda: bob.of("MESSAGE_SENT"))
-    assert bob.of("MESSAGE_SENT")[0]["id"] == "m-1"
-    received = [e for e in bob.events if e.type == "MESSAGE_RECEIVED"]
+    assert alice.of("RELAY_MESSAGE_RECEIVED")[0]["payload"] == {"text": "hi alice"}
+    assert alice.of("RELAY_MESSAGE_RECEIVED")[0]["sender"] == bob.service.user_id
+    await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_SENT"))
+    assert bob.of("RELAY_MESSAGE_SENT")[0]["id"] == "m-1"
+    received = [e for e in bob.events if e.type == "RELAY_MESSAGE_RECEIVED"]
     assert received[0].priority.name == "HIGH" and received[0].source == "signaling"
 
 
@@ -42,18 +42,18 @@ async def test_message_received_from_a_real_relay_matches_its_spec_and_starts_a_
     bob = await peers(url=relay.url)
     await alice.wait_for(lambda: alice.service.connected and bob.service.connected)
     await alice.service.send(bob.service.user_id, {"text": "hello"})
-    await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
-    [event] = [e for e in bob.events if e.type == "MESSAGE_RECEIVED"]
-    assert set(event.payload) == set(MESSAGE_RECEIVED.fields) == {"relay_id", "sender", "ts", "payload"}
+    await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
+    [event] = [e for e in bob.events if e.type == "RELAY_MESSAGE_RECEIVED"]
+    assert set(event.payload) == set(RELAY_MESSAGE_RECEIVED.fields) == {"relay_id", "sender", "ts", "payload"}
     assert event.payload["sender"] == alice.service.user_id
     assert event.payload["payload"] == {"text": "hello"}
     assert isinstance(event.payload["relay_id"], str) and isinstance(event.payload["ts"], int)
-    MESSAGE_RECEIVED.check(event.payload)
+    RELAY_MESSAGE_RECEIVED.check(event.payload)
     # It comes from outside (the relay, through the long poll): a new causal chain, not one
     # hanging off the APP_READY that started the connection.
     [ready] = [e for e in bob.events if e.type == "APP_READY"]
     assert event.cause is None and event.cause != ready.id
-    assert (event.source, event.priority) == ("signaling", MESSAGE_RECEIVED.priority)
+    assert (event.source, event.priority) == ("signaling", RELAY_MESSAGE_RECEIVED.priority)
 
 
 async def test_resend_with_same_id_is_flagged_duplicate_and_delivered_once(relay, peers):
@@ -66,8 +66,8 @@ async def test_resend_with_same_id_is_flagged_duplicate_and_delivered_once(relay
     # The relay delivers a mailbox in order: once a later message is in, a second copy of the
     # first one would have arrived before it.
     await alice.service.send(bob.service.user_id, "later", message_id="next")
-    await bob.wait_for(lambda: any(m["payload"] == "later" for m in bob.of("MESSAGE_RECEIVED")))
-    assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == ["x", "later"]
+    await bob.wait_for(lambda: any(m["payload"] == "later" for m in bob.of("RELAY_MESSAGE_RECEIVED")))
+    assert [m["payload"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == ["x", "later"]
     assert bob.service.received == 2
 
 
@@ -77,8 +77,8 @@ async def test_messages_arrive_in_order(relay, peers):
     await alice.wait_for(lambda: alice.service.connected and bob.service.connected)
     for n in range(30):
         alice.service.enqueue(bob.service.user_id, {"n": n})
-    await bob.wait_for(lambda: len(bob.of("MESSAGE_RECEIVED")) == 30)
-    assert [m["payload"]["n"] for m in bob.of("MESSAGE_RECEIVED")] == list(range(30))
+    await bob.wait_for(lambda: len(bob.of("RELAY_MESSAGE_RECEIVED")) == 30)
+    assert [m["payload"]["n"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == list(range(30))
 
 
 async def test_insecure_or_invalid_url_is_refused_and_nothing_changes(relay, peers):
@@ -144,7 +144,7 @@ async def test_switching_relays_reconnects_to_the_new_one(peers):
         await alice.wait_for(lambda: len(alice.of("SIGNALING_CONNECTED")) == 2)
         assert alice.service.url == two.url
         await alice.service.send(bob.service.user_id, "over the new relay")
-        await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
+        await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
 
 
 async def test_reconnects_after_relay_restart_without_losing_or_duplicating(tmp_path, peers):
@@ -156,7 +156,7 @@ async def test_reconnects_after_relay_restart_without_losing_or_duplicating(tmp_
     await alice.wait_for(lambda: alice.service.connected and bob.service.connected)
     for n in range(3):
         await alice.service.send(bob.service.user_id, {"n": n})
-    await bob.wait_for(lambda: len(bob.of("MESSAGE_RECEIVED")) == 3)
+    await bob.wait_for(lambda: len(bob.of("RELAY_MESSAGE_RECEIVED")) == 3)
 
     await server.stop()
     await bob.wait_for(lambda: bob.of("CONNECTION_LOST"))
@@ -168,7 +168,7 @@ async def test_reconnects_after_relay_restart_without_losing_or_duplicating(tmp_
     lost = len(alice.of("CONNECTION_LOST"))
     await alice.wait_for(lambda: len(alice.of("CONNECTION_LOST")) > lost)
     assert alice.service.pending_sends == 3 and not any(m.future.done() for m in pending)
-    assert len(alice.of("MESSAGE_SENT")) == 3 and len(bob.of("MESSAGE_RECEIVED")) == 3
+    assert len(alice.of("RELAY_MESSAGE_SENT")) == 3 and len(bob.of("RELAY_MESSAGE_RECEIVED")) == 3
 
     server = await EmbeddedRelay.start(store=store, port=port)
     try:
@@ -176,8 +176,8 @@ async def test_reconnects_after_relay_restart_without_losing_or_duplicating(tmp_
         assert [m.future.result()["duplicate"] for m in pending] == [False, False, False]
         # A last message: once it is in, any duplicate of an earlier one would be in too.
         await alice.service.send(bob.service.user_id, {"n": 6})
-        await bob.wait_for(lambda: any(m["payload"]["n"] == 6 for m in bob.of("MESSAGE_RECEIVED")))
-        assert [m["payload"]["n"] for m in bob.of("MESSAGE_RECEIVED")] == list(range(7))
+        await bob.wait_for(lambda: any(m["payload"]["n"] == 6 for m in bob.of("RELAY_MESSAGE_RECEIVED")))
+        assert [m["payload"]["n"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == list(range(7))
         assert bob.state == ["connected"] and alice.state == ["connected"]
         lost = bob.of("CONNECTION_LOST")[0]
         assert lost["url"] == server.url and lost["attempt"] >= 1 and lost["retry_in_s"] >= 0
@@ -196,14 +196,14 @@ async def test_memory_relay_restart_resets_the_cursor(peers):
     await alice.wait_for(lambda: alice.service.connected and bob.service.connected)
     for n in range(2):
         await alice.service.send(bob.service.user_id, {"n": n})
-    await bob.wait_for(lambda: len(bob.of("MESSAGE_RECEIVED")) == 2)
+    await bob.wait_for(lambda: len(bob.of("RELAY_MESSAGE_RECEIVED")) == 2)
     await server.stop()
     server = await EmbeddedRelay.start(port=port)  # a fresh, empty relay on the same address
     try:
         await bob.wait_for(lambda: bob.service.connected and alice.service.connected)
         await alice.service.send(bob.service.user_id, {"n": 2})
-        await bob.wait_for(lambda: len(bob.of("MESSAGE_RECEIVED")) == 3)
-        assert [m["payload"]["n"] for m in bob.of("MESSAGE_RECEIVED")] == [0, 1, 2]
+        await bob.wait_for(lambda: len(bob.of("RELAY_MESSAGE_RECEIVED")) == 3)
+        assert [m["payload"]["n"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == [0, 1, 2]
     finally:
         for peer in (alice, bob):
             await peer.app.shutdown()
@@ -213,17 +213,17 @@ async def test_memory_relay_restart_resets_the_cursor(peers):
 async def test_permanent_send_failure_is_reported(relay, peers):
     alice = await peers(url=relay.url)
     await alice.wait_for(lambda: alice.service.connected)
-    alice.app.dispatch("MESSAGE_SEND_REQUESTED", {"to": "not a user id", "payload": "x", "id": "bad-1"})
-    await alice.wait_for(lambda: alice.of("MESSAGE_SEND_FAILED"))
-    [failed] = alice.of("MESSAGE_SEND_FAILED")
+    alice.app.dispatch("RELAY_SEND_REQUESTED", {"to": "not a user id", "payload": "x", "id": "bad-1"})
+    await alice.wait_for(lambda: alice.of("RELAY_SEND_FAILED"))
+    [failed] = alice.of("RELAY_SEND_FAILED")
     assert failed["id"] == "bad-1" and "422" in failed["reason"]
-    alice.app.dispatch("MESSAGE_SEND_REQUESTED", {"to": "", "payload": "x"})
-    await alice.wait_for(lambda: len(alice.of("MESSAGE_SEND_FAILED")) == 2)
-    assert alice.of("MESSAGE_SEND_FAILED")[1] == {"id": None, "to": "", "reason": "recipient must be a user id, got ''"}
+    alice.app.dispatch("RELAY_SEND_REQUESTED", {"to": "", "payload": "x"})
+    await alice.wait_for(lambda: len(alice.of("RELAY_SEND_FAILED")) == 2)
+    assert alice.of("RELAY_SEND_FAILED")[1] == {"id": None, "to": "", "reason": "recipient must be a user id, got ''"}
     # A request without a recipient does not match the spec: strict mode refuses it at dispatch.
     with pytest.raises(PayloadError) as info:
-        alice.app.dispatch("MESSAGE_SEND_REQUESTED", {"payload": "x"})
-    assert (info.value.event_type, info.value.field) == ("MESSAGE_SEND_REQUESTED", "to")
+        alice.app.dispatch("RELAY_SEND_REQUESTED", {"payload": "x"})
+    assert (info.value.event_type, info.value.field) == ("RELAY_SEND_REQUESTED", "to")
 
 
 async def test_unmount_disconnects_and_stops_polling(relay, peers):

@@ -107,8 +107,8 @@ async def test_sends_queued_at_log_out_fail_instead_of_going_out_as_the_next_ide
     alice = await peers(url=relay.url, auto_connect=False)
     pending = alice.service.enqueue("someone", {"text": "not yet"}, "m1")
     alice.identity.forget()
-    await alice.wait_for(lambda: alice.of("MESSAGE_SEND_FAILED"))
-    assert alice.of("MESSAGE_SEND_FAILED") == [{"id": "m1", "to": "someone",
+    await alice.wait_for(lambda: alice.of("RELAY_SEND_FAILED"))
+    assert alice.of("RELAY_SEND_FAILED") == [{"id": "m1", "to": "someone",
                                                "reason": "logged out: the identity was forgotten"}]
     assert alice.service.pending_sends == 0
     with pytest.raises(NoIdentityError.__mro__[1]):  # NotConnectedError

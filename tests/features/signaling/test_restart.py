@@ -35,10 +35,10 @@ async def test_a_send_queued_while_offline_goes_out_after_a_restart_exactly_once
         assert queued.seq is not None and len(await _rows(alice, "signaling_outbox")) == 1
 
         alice = await _restart(identities, alice, url=relay.url)
-        await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
-        await alice.wait_for(lambda: alice.of("MESSAGE_SENT"))
-        assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == [{"text": "hello"}]
-        assert alice.of("MESSAGE_SENT")[0]["id"] == "m-1"
+        await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
+        await alice.wait_for(lambda: alice.of("RELAY_MESSAGE_SENT"))
+        assert [m["payload"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == [{"text": "hello"}]
+        assert alice.of("RELAY_MESSAGE_SENT")[0]["id"] == "m-1"
         assert await _rows(alice, "signaling_outbox") == []
 
         # Sent but the row not yet deleted when the kernel died: the resend is the relay's duplicate.
@@ -46,10 +46,10 @@ async def test_a_send_queued_while_offline_goes_out_after_a_restart_exactly_once
         await db.execute("INSERT INTO signaling_outbox (id, recipient, payload, created_at) VALUES (?, ?, ?, 0)",
                          ("m-1", bob.identity.user_id, '{"text":"hello"}'))
         alice = await _restart(identities, alice, url=relay.url)
-        await alice.wait_for(lambda: alice.of("MESSAGE_SENT"))
-        assert alice.of("MESSAGE_SENT")[0]["duplicate"] is True
+        await alice.wait_for(lambda: alice.of("RELAY_MESSAGE_SENT"))
+        assert alice.of("RELAY_MESSAGE_SENT")[0]["duplicate"] is True
         await bob.app.settle()
-        assert len(bob.of("MESSAGE_RECEIVED")) == 1
+        assert len(bob.of("RELAY_MESSAGE_RECEIVED")) == 1
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
@@ -67,9 +67,9 @@ async def test_the_same_id_submitted_twice_is_stored_once_and_both_callers_get_a
             alice.service.send(bob.identity.user_id, {"text": "once"}, message_id="same"))
         assert first["relayId"] == second["relayId"]
         assert sorted([first["duplicate"], second["duplicate"]]) == [False, True]
-        await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
+        await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
         await bob.app.settle()
-        assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == [{"text": "once"}]
+        assert [m["payload"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == [{"text": "once"}]
         assert await _rows(alice, "signaling_outbox") == []
     finally:
         await alice.app.shutdown()
@@ -89,10 +89,10 @@ async def test_a_send_in_a_rolled_back_transaction_never_leaves(identities, rela
         async with db.transaction() as tx:
             await alice.service.queue(tx, bob.identity.user_id, {"n": 2}, "committed")
         await alice.service.wake()
-        await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
+        await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
         await alice.app.settle()
-        assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == [{"n": 2}]
-        assert [m["id"] for m in alice.of("MESSAGE_SENT")] == ["committed"]
+        assert [m["payload"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == [{"n": 2}]
+        assert [m["id"] for m in alice.of("RELAY_MESSAGE_SENT")] == ["committed"]
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
@@ -105,8 +105,8 @@ async def test_what_arrived_is_not_shown_again_after_a_restart(identities, relay
         await alice.wait_for(lambda: alice.state == ["connected"])
         for n in range(3):
             await bob.service.send(alice.identity.user_id, {"n": n})
-        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) == 3)
-        first = [m["relay_id"] for m in alice.of("MESSAGE_RECEIVED")]
+        await alice.wait_for(lambda: len(alice.of("RELAY_MESSAGE_RECEIVED")) == 3)
+        first = [m["relay_id"] for m in alice.of("RELAY_MESSAGE_RECEIVED")]
         state = dict(await _rows(alice, "signaling_state"))
         assert state["cursor"] == first[-1] and state["cursor_url"] == relay.url
         assert sorted(r[1] for r in await _rows(alice, "signaling_seen")) == sorted(first)
@@ -119,9 +119,9 @@ async def test_what_arrived_is_not_shown_again_after_a_restart(identities, relay
         alice.service.cursor = None  # as if the cursor had not been written either
         await alice.wait_for(lambda: alice.state == ["connected"])
         await bob.service.send(alice.identity.user_id, {"n": 3})
-        await alice.wait_for(lambda: alice.of("MESSAGE_RECEIVED"))
+        await alice.wait_for(lambda: alice.of("RELAY_MESSAGE_RECEIVED"))
         await alice.app.settle()
-        assert [m["payload"] for m in alice.of("MESSAGE_RECEIVED")] == [{"n": 3}]
+        assert [m["payload"] for m in alice.of("RELAY_MESSAGE_RECEIVED")] == [{"n": 3}]
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
@@ -136,19 +136,19 @@ async def test_a_consumer_that_stores_messages_decides_what_the_relay_is_told(id
         await alice.wait_for(lambda: alice.state == ["connected"])
         await bob.service.send(alice.identity.user_id, {"n": 1})
         await bob.service.send(alice.identity.user_id, {"n": 2})
-        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) >= 1)
-        first = alice.of("MESSAGE_RECEIVED")[0]["relay_id"]
+        await alice.wait_for(lambda: len(alice.of("RELAY_MESSAGE_RECEIVED")) >= 1)
+        first = alice.of("RELAY_MESSAGE_RECEIVED")[0]["relay_id"]
         async with db.transaction() as tx:  # the consumer stores the first message
             assert await alice.service.acknowledge(tx, first) is True
         alice.service.settle(first, True)
         async with db.transaction() as tx:
             assert await alice.service.acknowledge(tx, first) is False  # once only
-        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) >= 2)
-        second = alice.of("MESSAGE_RECEIVED")[1]["relay_id"]
-        assert alice.of("MESSAGE_RECEIVED")[1]["payload"] == {"n": 2}
+        await alice.wait_for(lambda: len(alice.of("RELAY_MESSAGE_RECEIVED")) >= 2)
+        second = alice.of("RELAY_MESSAGE_RECEIVED")[1]["relay_id"]
+        assert alice.of("RELAY_MESSAGE_RECEIVED")[1]["payload"] == {"n": 2}
         alice.service.settle(second, False)  # could not store it: the relay keeps it
-        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) >= 3)  # after the reconnect
-        again = alice.of("MESSAGE_RECEIVED")[2]
+        await alice.wait_for(lambda: len(alice.of("RELAY_MESSAGE_RECEIVED")) >= 3)  # after the reconnect
+        again = alice.of("RELAY_MESSAGE_RECEIVED")[2]
         assert (again["relay_id"], again["payload"]) == (second, {"n": 2})
         assert alice.of("CONNECTION_LOST")[-1]["reason"].endswith("it stays on the relay and comes again")
         assert dict(await db.fetchall("SELECT name, value FROM signaling_state"))["cursor"] == first
@@ -161,7 +161,7 @@ async def test_a_consumer_that_stores_messages_decides_what_the_relay_is_told(id
         alice.service.retain_until_acknowledged()
         await alice.wait_for(lambda: alice.state == ["connected"])
         await alice.app.settle()
-        assert alice.of("MESSAGE_RECEIVED") == []  # both stored: the relay was told, nothing comes again
+        assert alice.of("RELAY_MESSAGE_RECEIVED") == []  # both stored: the relay was told, nothing comes again
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
@@ -181,8 +181,8 @@ async def test_a_cursor_is_used_only_with_the_relay_that_made_it(identities, rel
         # there, it would acknowledge (delete) two messages alice never saw.
         alice.service.cursor = sent[1]["relayId"]
         alice.url_changed(other.url)
-        await alice.wait_for(lambda: len(alice.of("MESSAGE_RECEIVED")) == 3)
-        assert [m["payload"] for m in alice.of("MESSAGE_RECEIVED")] == [{"n": 0}, {"n": 1}, {"n": 2}]
+        await alice.wait_for(lambda: len(alice.of("RELAY_MESSAGE_RECEIVED")) == 3)
+        assert [m["payload"] for m in alice.of("RELAY_MESSAGE_RECEIVED")] == [{"n": 0}, {"n": 1}, {"n": 2}]
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()
@@ -200,12 +200,12 @@ async def test_log_out_keeps_stored_sends_for_the_next_log_in(identities, relay)
         await alice.app.settle()
         assert queued.future is not None and queued.future.done()
         assert "stays in the outbox" in str(queued.future.exception())
-        assert not [e for e in alice.of("MESSAGE_SEND_FAILED") if e["id"] == "kept"]
+        assert not [e for e in alice.of("RELAY_SEND_FAILED") if e["id"] == "kept"]
 
         await identities.log_in(alice.app, profile)
         alice.actor.send("CONNECT")
-        await bob.wait_for(lambda: bob.of("MESSAGE_RECEIVED"))
-        assert [m["payload"] for m in bob.of("MESSAGE_RECEIVED")] == [{"text": "later"}]
+        await bob.wait_for(lambda: bob.of("RELAY_MESSAGE_RECEIVED"))
+        assert [m["payload"] for m in bob.of("RELAY_MESSAGE_RECEIVED")] == [{"text": "later"}]
     finally:
         await alice.app.shutdown()
         await bob.app.shutdown()

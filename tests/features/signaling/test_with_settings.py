@@ -21,7 +21,7 @@ from features.signaling.client import check_url as signaling_check_url
 from features.signaling.errors import InsecureURLError, InvalidURLError
 from features.signaling.service import SignalingService
 
-from .conftest import FAST, MESSAGE_SEND_REQUESTED
+from .conftest import FAST, RELAY_SEND_REQUESTED
 
 # ---------------------------------------------------------------------------------- one URL policy
 
@@ -144,7 +144,7 @@ async def boot_both(identities: Any, settings: dict[str, Any], **signaling_setti
     app = await bootstrap([recorder, *identities.features, settings_pkg.feature, signaling.feature],
                           settings=identities.settings(settings=settings,
                                                        signaling={**FAST, **signaling_settings}),
-                          events=[MESSAGE_SEND_REQUESTED])
+                          events=[RELAY_SEND_REQUESTED])
     assert app.bus.strict
     await identities.sign_up(app, "Alice")
     return Both(app, events)
@@ -200,16 +200,16 @@ async def test_a_full_session_emits_only_events_that_match_their_specs(both):
         await alice.wait_for(lambda: alice.state == ["connected"] and bob.state == ["connected"])
 
         # send and receive both ways, a duplicate, a refused send
-        alice.app.dispatch(MESSAGE_SEND_REQUESTED, {"to": bob.signaling.user_id, "payload": {"text": "hi"},
+        alice.app.dispatch(RELAY_SEND_REQUESTED, {"to": bob.signaling.user_id, "payload": {"text": "hi"},
                                                     "id": "m-1"})
         await bob.signaling.send(alice.signaling.user_id, ["hello", 1, None], message_id="m-2")
         await alice.signaling.send(bob.signaling.user_id, {"text": "hi"}, message_id="m-1")
-        alice.app.dispatch(MESSAGE_SEND_REQUESTED, {"to": "not a user id", "payload": "x"})
-        await alice.wait_for(lambda: alice.of("MESSAGE_RECEIVED") and bob.of("MESSAGE_RECEIVED")
-                             and alice.of("MESSAGE_SEND_FAILED") and len(alice.of("MESSAGE_SENT")) == 2)
-        assert bob.of("MESSAGE_RECEIVED")[0]["sender"] == alice.signaling.user_id
-        assert alice.of("MESSAGE_RECEIVED")[0]["sender"] == bob.signaling.user_id
-        assert [m["duplicate"] for m in alice.of("MESSAGE_SENT")] == [False, True]
+        alice.app.dispatch(RELAY_SEND_REQUESTED, {"to": "not a user id", "payload": "x"})
+        await alice.wait_for(lambda: alice.of("RELAY_MESSAGE_RECEIVED") and bob.of("RELAY_MESSAGE_RECEIVED")
+                             and alice.of("RELAY_SEND_FAILED") and len(alice.of("RELAY_MESSAGE_SENT")) == 2)
+        assert bob.of("RELAY_MESSAGE_RECEIVED")[0]["sender"] == alice.signaling.user_id
+        assert alice.of("RELAY_MESSAGE_RECEIVED")[0]["sender"] == bob.signaling.user_id
+        assert [m["duplicate"] for m in alice.of("RELAY_MESSAGE_SENT")] == [False, True]
 
         # the key directory: a count-only upload answers PREKEY_COUNT
         assert (await alice.signaling.upload_keys({}))["oneTimePrekeys"] == 0
