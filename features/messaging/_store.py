@@ -2,8 +2,11 @@
 
     messaging_messages   one row per message and direction: (peer, direction, id) ->
                          kind, body, sent_at (the sender's clock, ms), stored_at (ours, ms),
-                         status (``queued`` -> ``sent`` | ``failed`` for ours,
-                         ``received`` for theirs), relay_id
+                         status (ours: ``queued`` -> ``sent`` -> ``delivered`` -> ``read``, or
+                         ``failed``; theirs: ``received`` -> ``read``), relay_id, reply_to
+                         (the id answered), edited_at (ms), deleted (a tombstone: body "")
+
+Rows are in arrival order (``rowid``): a read receipt for a message covers the ones before it.
 
 A sent message's row is written in the transaction that commits its ratchet step and its
 outbox row; a received one's in the transaction that commits the receiving ratchet step and
@@ -33,4 +36,31 @@ CREATE INDEX messaging_messages_peer_time ON messaging_messages (peer, stored_at
 CREATE UNIQUE INDEX messaging_messages_out_id ON messaging_messages (id) WHERE direction = 'out';
 """
 
-MIGRATIONS = ({"owner": "messaging", "version": 1, "sql": _V1, "description": "messages, both directions"},)
+_COPY = "peer, direction, id, kind, body, sent_at, stored_at, status, relay_id"
+_V2 = f"""
+CREATE TABLE messaging_messages_v2 (
+    peer TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    stored_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'read', 'failed', 'received')),
+    relay_id TEXT,
+    reply_to TEXT,
+    edited_at INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+    PRIMARY KEY (peer, direction, id)
+);
+INSERT INTO messaging_messages_v2 ({_COPY}) SELECT {_COPY} FROM messaging_messages ORDER BY rowid;
+DROP TABLE messaging_messages;
+ALTER TABLE messaging_messages_v2 RENAME TO messaging_messages;
+CREATE INDEX messaging_messages_peer_time ON messaging_messages (peer, stored_at);
+CREATE UNIQUE INDEX messaging_messages_out_id ON messaging_messages (id) WHERE direction = 'out';
+CREATE INDEX messaging_messages_unread ON messaging_messages (peer) WHERE direction = 'in' AND status = 'received';
+"""
+
+MIGRATIONS = ({"owner": "messaging", "version": 1, "sql": _V1, "description": "messages, both directions"},
+              {"owner": "messaging", "version": 2, "sql": _V2,
+               "description": "delivered and read, replies, edits and tombstones"})

@@ -6,8 +6,15 @@ On the relay (the ``payload`` of ``POST /send``; all the relay can read)::
 
 Inside the envelope (UTF-8 JSON, the plaintext crypto seals)::
 
-    {"v": 1, "id": "<message id>", "kind": "text", "body": "<text>", "sentAt": <ms since epoch>}
+    {"v": 1, "id": "<message id>", "kind": "text", "body": "<text>", "sentAt": <ms>}
+    {"v": 1, "id": ..., "kind": "text", "body": ..., "ref": "<id replied to>", "sentAt": ...}
+    {"v": 1, "id": ..., "kind": "edit", "body": "<new text>", "ref": "<id of ours>", "sentAt": ...}
+    {"v": 1, "id": ..., "kind": "delete", "ref": "<id of ours>", "sentAt": ...}
+    {"v": 1, "id": ..., "kind": "delivered" | "read", "refs": ["<id of theirs>", ...], "sentAt": ...}
+    {"v": 1, "id": ..., "kind": "typing", "sentAt": ...}
 
+Edits, deletions and receipts are messages like any other, sealed by the same ratchet, so the
+relay cannot tell them from text nor forge one; a receipt names at most ``MAX_REFS`` messages.
 The message id is the sender's idempotent send id too, so a resend is the relay's duplicate and
 a message is stored once per (peer, id). Both parsers are strict: an unknown version, a missing
 or extra field, or a wrong type is a :class:`WireFormatError` naming it.
@@ -23,10 +30,23 @@ from chatkernel.relay.protocol import b64url_decode, b64url_encode, is_message_i
 
 from .errors import WireFormatError
 
-__all__ = ["Content", "KINDS", "content_bytes", "parse_content", "parse_payload", "payload"]
+__all__ = ["CONTROL_KINDS", "Content", "KINDS", "MAX_REFS", "content_bytes", "parse_content", "parse_payload",
+           "payload"]
 
 VERSION = 1
-KINDS = ("text",)
+KINDS = ("text", "edit", "delete", "delivered", "read", "typing")
+CONTROL_KINDS = ("edit", "delete", "delivered", "read", "typing")  # change or say something; no message of their own
+MAX_REFS = 256
+#: kind -> (required fields, optional fields) besides v, id, kind and sentAt
+_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "text": (frozenset({"body"}), frozenset({"ref"})),
+    "edit": (frozenset({"body", "ref"}), frozenset()),
+    "delete": (frozenset({"ref"}), frozenset()),
+    "delivered": (frozenset({"refs"}), frozenset()),
+    "read": (frozenset({"refs"}), frozenset()),
+    "typing": (frozenset(), frozenset()),
+}
+_BASE = frozenset({"v", "id", "kind", "sentAt"})
 _ENVELOPE_MAX = 96 * 1024  # decoded bytes; the relay's body limit is lower still
 
 
@@ -36,9 +56,12 @@ class Content:
     kind: str
     body: str
     sent_at: int
+    ref: str | None = None  # the message replied to, edited or deleted
+    refs: tuple[str, ...] = ()  # the messages a receipt is for
 
     def __repr__(self) -> str:  # never the body
-        return f"Content(id={self.id!r}, kind={self.kind!r}, body=<{len(self.body)} chars>)"
+        return (f"Content(id={self.id!r}, kind={self.kind!r}, body=<{len(self.body)} chars>, ref={self.ref!r}, "
+                f"refs=<{len(self.refs)}>)")
 
 
 def payload(envelope: bytes) -> dict[str, Any]:
@@ -63,8 +86,16 @@ def parse_payload(value: Any) -> bytes:
 
 
 def content_bytes(content: Content) -> bytes:
-    return json.dumps({"v": VERSION, "id": content.id, "kind": content.kind, "body": content.body,
-                       "sentAt": content.sent_at}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    value: dict[str, Any] = {"v": VERSION, "id": content.id, "kind": content.kind}
+    required, optional = _FIELDS[content.kind]
+    if "body" in required:
+        value["body"] = content.body
+    if "ref" in required or ("ref" in optional and content.ref is not None):
+        value["ref"] = content.ref
+    if "refs" in required:
+        value["refs"] = list(content.refs)
+    value["sentAt"] = content.sent_at
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def parse_content(plaintext: bytes) -> Content:
@@ -74,15 +105,29 @@ def parse_content(plaintext: bytes) -> Content:
         raise WireFormatError("the content is not UTF-8 JSON") from None
     if not isinstance(value, dict) or value.get("v") != VERSION:
         raise WireFormatError("the content is not a version 1 object")
-    if set(value) != {"v", "id", "kind", "body", "sentAt"}:
-        raise WireFormatError(f"content fields {sorted(value)} are not ['body', 'id', 'kind', 'sentAt', 'v']")
-    message_id, kind, body, sent_at = value["id"], value["kind"], value["body"], value["sentAt"]
-    if not is_message_id(message_id):
-        raise WireFormatError("id is not a message id (docs/protocol.md)")
+    kind = value.get("kind")
     if kind not in KINDS:
         raise WireFormatError(f"kind {kind!r} is not one of {list(KINDS)}")
-    if not isinstance(body, str):
-        raise WireFormatError("body is not a string")
+    required, optional = _FIELDS[kind]
+    fields = set(value)
+    if not (_BASE | required) <= fields or not fields <= (_BASE | required | optional):
+        raise WireFormatError(f"{kind} content fields {sorted(fields)} are not {sorted(_BASE | required)}"
+                              + (f" (optionally {sorted(optional)})" if optional else ""))
+    message_id, sent_at = value["id"], value["sentAt"]
+    if not is_message_id(message_id):
+        raise WireFormatError("id is not a message id (docs/protocol.md)")
     if isinstance(sent_at, bool) or not isinstance(sent_at, int) or not 0 <= sent_at < 2**53:
         raise WireFormatError("sentAt is not a time in milliseconds")
-    return Content(message_id, kind, body, sent_at)
+    body = value.get("body", "")
+    if not isinstance(body, str):
+        raise WireFormatError("body is not a string")
+    if kind in ("text", "edit") and not body.strip():
+        raise WireFormatError(f"a {kind} has an empty body")
+    ref = value.get("ref")
+    if ref is not None and not is_message_id(ref):
+        raise WireFormatError("ref is not a message id")
+    refs = value.get("refs", [])
+    if (not isinstance(refs, list) or ("refs" in required and not 1 <= len(refs) <= MAX_REFS)
+            or not all(is_message_id(r) for r in refs)):
+        raise WireFormatError(f"refs is not a list of 1 to {MAX_REFS} message ids")
+    return Content(message_id, kind, body, sent_at, ref, tuple(refs))

@@ -1,8 +1,10 @@
 """Errors of the messaging feature, one base class::
 
     MessagingError(ChatKernelError)
+    ├── AlreadySentError      a send under an id already sent (a retry after a restart): nothing written
     ├── InvalidMessageError   a send was refused before anything was written (field, reason)
     ├── NotReadyError         the profile database is closed or no identity is loaded
+    ├── UnknownMessageError   no message with that id in this conversation (peer, message_id)
     └── WireFormatError       a payload from the relay, or a decrypted content, is not ours (reason)
 
 A send that cannot start a session (no bundle on the relay, the relay unreachable, the peer's
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from chatkernel import ChatKernelError
 
-__all__ = ["InvalidMessageError", "MessagingError", "NotReadyError", "WireFormatError"]
+__all__ = ["AlreadySentError", "InvalidMessageError", "MessagingError", "NotReadyError", "UnknownMessageError",
+           "WireFormatError"]
 
 
 class MessagingError(ChatKernelError):
@@ -27,6 +30,21 @@ class InvalidMessageError(MessagingError):
         self.field = field
         self.reason = reason
         super().__init__(f"cannot send: {field} {reason}")
+
+
+class AlreadySentError(MessagingError):
+    """The id is one of ours already: the message was stored and queued once, so it is not again."""
+
+    def __init__(self, message_id: str):
+        self.message_id = message_id
+        super().__init__(f"message {message_id} was sent already")
+
+
+class UnknownMessageError(MessagingError):
+    def __init__(self, peer: str, message_id: str):
+        self.peer = peer
+        self.message_id = message_id
+        super().__init__(f"no message {message_id} in the conversation with {peer}")
 
 
 class NotReadyError(MessagingError):

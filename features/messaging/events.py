@@ -7,8 +7,8 @@ committed the ratchet step.
 Heard
     SIGNALING_CONNECTED        upload prekeys (the relay's count is checked at every connect)
     CRYPTO_SESSION_STARTED     a peer used one of our one-time prekeys: check the count, refill
-    RELAY_MESSAGE_RECEIVED           an envelope from the relay: open it, store it, acknowledge it
-    RELAY_MESSAGE_SENT / RELAY_SEND_FAILED  the relay accepted (or refused for good) one of ours
+    RELAY_MESSAGE_RECEIVED     an envelope from the relay: open it, store it, acknowledge it
+    RELAY_MESSAGE_SENT / RELAY_SEND_FAILED   the relay accepted (or refused for good) one of ours
     PERSISTENCE_OPENED / PERSISTENCE_LOCKED, IDENTITY_LOADED / IDENTITY_CREATED /
     IDENTITY_FORGOTTEN         ready or locked
 """
@@ -21,7 +21,10 @@ from chatkernel import EventSpec
 
 __all__ = [
     "EMITTED",
+    "PEER_TYPING",
     "PREKEYS_PUBLISHED",
+    "RECEIPT_RECEIVED",
+    "SECURE_MESSAGE_CHANGED",
     "SECURE_MESSAGE_FAILED",
     "SECURE_MESSAGE_RECEIVED",
     "SECURE_MESSAGE_SENT",
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 SECURE_MESSAGE_RECEIVED = EventSpec(
-    "SECURE_MESSAGE_RECEIVED", "HIGH", "a message was decrypted and stored (read it with history())",
+    "SECURE_MESSAGE_RECEIVED", "HIGH", "a text message was decrypted and stored (read it with history())",
     {"peer": str, "id": str, "kind": str, "sent_at": int})
 SECURE_MESSAGE_SENT = EventSpec(
     "SECURE_MESSAGE_SENT", "MEDIUM", "the relay accepted one of our sealed messages",
@@ -38,6 +41,14 @@ SECURE_MESSAGE_SENT = EventSpec(
 SECURE_MESSAGE_FAILED = EventSpec(
     "SECURE_MESSAGE_FAILED", "HIGH", "the relay refused one of our sealed messages for good",
     {"peer": str, "id": str, "reason": str})
+SECURE_MESSAGE_CHANGED = EventSpec(
+    "SECURE_MESSAGE_CHANGED", "MEDIUM", "peer edited or deleted one of their messages (re-read it)",
+    {"peer": str, "id": str, "change": Literal["edited", "deleted"]})
+RECEIPT_RECEIVED = EventSpec(
+    "RECEIPT_RECEIVED", "MEDIUM", "peer says these messages of ours were delivered (or read) there",
+    {"peer": str, "kind": Literal["delivered", "read"], "ids": list[str]})
+PEER_TYPING = EventSpec("PEER_TYPING", "LOW", "peer is typing (sealed like a message, never stored)",
+                        {"peer": str})
 UNREADABLE_MESSAGE = EventSpec(
     "UNREADABLE_MESSAGE", "MEDIUM", "a message from peer was dropped: it could not be opened or read",
     {"peer": str, "relay_id": str, "reason": str})
@@ -45,8 +56,8 @@ PREKEYS_PUBLISHED = EventSpec(
     "PREKEYS_PUBLISHED", "LOW", "the relay holds our signed prekey and this many one-time prekeys",
     {"remaining": int, "accepted": int, "trigger": Literal["connected", "session_started", "manual"]})
 
-EMITTED = (SECURE_MESSAGE_RECEIVED, SECURE_MESSAGE_SENT, SECURE_MESSAGE_FAILED, UNREADABLE_MESSAGE,
-           PREKEYS_PUBLISHED)
+EMITTED = (SECURE_MESSAGE_RECEIVED, SECURE_MESSAGE_SENT, SECURE_MESSAGE_FAILED, SECURE_MESSAGE_CHANGED,
+           RECEIPT_RECEIVED, PEER_TYPING, UNREADABLE_MESSAGE, PREKEYS_PUBLISHED)
 SUBSCRIBED = ("SIGNALING_CONNECTED", "CRYPTO_SESSION_STARTED", "RELAY_MESSAGE_RECEIVED", "RELAY_MESSAGE_SENT",
               "RELAY_SEND_FAILED", "PERSISTENCE_OPENED", "PERSISTENCE_LOCKED", "IDENTITY_LOADED",
               "IDENTITY_CREATED", "IDENTITY_FORGOTTEN")

@@ -29,14 +29,18 @@ from . import events as ev
 from ._api import CryptoAPI, IdentityAPI, PersistenceAPI, SignalingAPI
 from ._config import MessagingConfig
 from ._wire import Content
-from .errors import InvalidMessageError, NotReadyError, WireFormatError
+from .errors import AlreadySentError, InvalidMessageError, NotReadyError, UnknownMessageError, WireFormatError
 
 __all__ = ["MessagingService"]
 
 Emit = Callable[..., Any]
 Listener = Callable[[str, dict[str, Any]], None]
-_COLUMNS = "peer, direction, id, kind, body, sent_at, stored_at, status, relay_id"
-_INSERT = f"INSERT INTO messaging_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_COLUMNS = "peer, direction, id, kind, body, sent_at, stored_at, status, relay_id, reply_to"
+_INSERT = f"INSERT INTO messaging_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_READ = "rowid, " + _COLUMNS + ", edited_at, deleted"
+_NAMES = ["seq", *(c.strip() for c in _COLUMNS.split(",")), "edited_at", "deleted"]
+#: what a receipt may move one of ours from (never back: a late "delivered" after "read" is void)
+_RECEIPT_FROM = {"delivered": ("queued", "sent"), "read": ("queued", "sent", "delivered")}
 
 
 class _AlreadyStored(Exception):
@@ -108,32 +112,184 @@ class MessagingService:
             raise InvalidMessageError("body", "holds a lone surrogate (not valid Unicode text)") from None
         return str(peer)
 
-    async def send(self, peer: str, body: str, *, message_id: str | None = None) -> str:
+    async def send(self, peer: str, body: str, *, message_id: str | None = None,
+                   reply_to: str | None = None) -> str:
         """Seal ``body`` for ``peer`` and queue it; the message id once it is stored.
 
         The first message to someone fetches their prekey bundle from the relay (so it needs a
         connection); later ones are sealed and stored offline and go when the connection returns.
-        ``SECURE_MESSAGE_SENT`` follows when the relay accepts it."""
+        ``SECURE_MESSAGE_SENT`` follows when the relay accepts it. An id already sent raises
+        :class:`AlreadySentError` and changes nothing (a retried send after a restart)."""
         me = self._require_ready()
         peer = self._check(peer, body, me)
-        message_id = message_id or uuid.uuid4().hex
-        if not is_message_id(message_id):
-            raise InvalidMessageError("message_id", "is not a message id (docs/protocol.md)")
-        content = Content(message_id, "text", body, _ms())
+        message_id = self._message_id(message_id, "message_id")
+        if reply_to is not None:
+            reply_to = self._message_id(reply_to, "reply_to")
+        content = Content(message_id, "text", body, _ms(), reply_to)
+
+        def store(tx: Any) -> None:
+            tx.write(_INSERT, (peer, "out", message_id, "text", body, content.sent_at, _ms(), "queued", None,
+                               reply_to))
+
+        await self._seal(peer, content, store)
+        self.stats["sent"] += 1
+        self._notify("STATS")
+        return message_id
+
+    async def edit(self, peer: str, message_id: str, body: str) -> str:
+        """Replace the text of one of ours, here and (sealed, as an ``edit``) at ``peer``."""
+        me = self._require_ready()
+        peer = self._check(peer, body, me)
+        target = await self._own(peer, self._message_id(message_id, "message_id"))
+
+        def store(tx: Any) -> None:
+            tx.write("UPDATE messaging_messages SET body = ?, edited_at = ? WHERE direction = 'out' AND id = ?",
+                     (body, _ms(), target))
+
+        return await self._control(peer, "edit", store, body=body, ref=target)
+
+    async def delete(self, peer: str, message_id: str) -> str:
+        """Delete one of ours for both sides: the rows become tombstones (no text kept)."""
+        me = self._require_ready()
+        peer = self._check_peer(peer, me)
+        target = await self._own(peer, self._message_id(message_id, "message_id"))
+
+        def store(tx: Any) -> None:
+            tx.write("UPDATE messaging_messages SET body = '', deleted = 1, edited_at = ? "
+                     "WHERE direction = 'out' AND id = ?", (_ms(), target))
+
+        return await self._control(peer, "delete", store, ref=target)
+
+    async def mark_read(self, peer: str, up_to: str | None = None, *, receipt: bool = True) -> list[str]:
+        """Mark theirs as read (all, or up to ``up_to`` in arrival order) and, with ``receipt``,
+        tell ``peer`` in a sealed ``read`` receipt; the ids newly read."""
+        me = self._require_ready()
+        peer = self._check_peer(peer, me)
+        limit = 2**62
+        if up_to is not None:
+            row = await self.db.fetchone("SELECT rowid FROM messaging_messages WHERE peer = ? AND direction = 'in' "
+                                         "AND id = ?", (peer, self._message_id(up_to, "up_to")))
+            if row is None:
+                raise UnknownMessageError(peer, up_to)
+            limit = int(row[0])
+        rows = await self.db.fetchall("SELECT id FROM messaging_messages WHERE peer = ? AND direction = 'in' "
+                                      "AND status = 'received' AND rowid <= ? ORDER BY rowid", (peer, limit))
+        ids = [row[0] for row in rows]
+        if not ids:
+            return []
+        for start in range(0, len(ids), _wire.MAX_REFS):
+            chunk = ids[start:start + _wire.MAX_REFS]
+            marks = ",".join("?" * len(chunk))
+
+            def store(tx: Any, chunk: list[str] = chunk, marks: str = marks) -> None:
+                tx.write(f"UPDATE messaging_messages SET status = 'read' WHERE peer = ? AND direction = 'in' "
+                         f"AND status = 'received' AND id IN ({marks})", (peer, *chunk))
+
+            if receipt and await self.crypto.has_session(peer):
+                await self._control(peer, "read", store, refs=tuple(chunk))
+            else:
+                async with self.db.transaction() as tx:
+                    store(tx)
+        return ids
+
+    async def deliver_receipt(self, peer: str, ids: list[str]) -> str | None:
+        """Tell ``peer`` that these messages of theirs are stored here (a sealed ``delivered``)."""
+        me = self._require_ready()
+        peer = self._check_peer(peer, me)
+        refs = tuple(self._message_id(i, "ids") for i in ids)
+        if not 1 <= len(refs) <= _wire.MAX_REFS:
+            raise InvalidMessageError("ids", f"must hold 1 to {_wire.MAX_REFS} message ids")
+        return await self._control(peer, "delivered", None, refs=refs)
+
+    async def typing(self, peer: str) -> bool:
+        """Say we are typing: sealed, sent from memory and never stored (LOW value: lost with a
+        restart, and not sent at all without a session, so it never fetches a bundle)."""
+        me = self._require_ready()
+        peer = self._check_peer(peer, me)
+        if not await self.crypto.has_session(peer):
+            return False
+        await self._control(peer, "typing", None, ephemeral=True)
+        return True
+
+    async def retry(self, peer: str, message_id: str) -> str:
+        """Send a ``failed`` message of ours again, sealed anew under the same id."""
+        me = self._require_ready()
+        peer = self._check_peer(peer, me)
+        message_id = self._message_id(message_id, "message_id")
+        row = await self.db.fetchone("SELECT body, reply_to, status, deleted FROM messaging_messages WHERE peer = ? "
+                                     "AND direction = 'out' AND id = ?", (peer, message_id))
+        if row is None:
+            raise UnknownMessageError(peer, message_id)
+        body, reply_to, status, deleted = row
+        if status != "failed" or deleted:
+            raise InvalidMessageError("message_id", f"is {'deleted' if deleted else status}, not failed")
+        content = Content(message_id, "text", body, _ms(), reply_to)
+
+        def store(tx: Any) -> None:
+            tx.write("UPDATE messaging_messages SET status = 'queued' WHERE direction = 'out' AND id = ? "
+                     "AND status = 'failed'", (message_id,))
+
+        await self._seal(peer, content, store)
+        return message_id
+
+    # the sealing path every kind shares ---------------------------------------------------
+    def _message_id(self, value: object, field: str) -> str:
+        if value is None and field == "message_id":
+            return uuid.uuid4().hex
+        if not is_message_id(value):
+            raise InvalidMessageError(field, "is not a message id (docs/protocol.md)")
+        return str(value)
+
+    def _check_peer(self, peer: object, me: str) -> str:
+        if not is_user_id(peer):
+            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        if peer == me:
+            raise InvalidMessageError("peer", "is your own user id")
+        return str(peer)
+
+    async def _own(self, peer: str, message_id: str) -> str:
+        row = await self.db.fetchone("SELECT deleted FROM messaging_messages WHERE peer = ? AND direction = 'out' "
+                                     "AND id = ?", (peer, message_id))
+        if row is None:
+            raise UnknownMessageError(peer, message_id)
+        if row[0]:
+            raise InvalidMessageError("message_id", "is deleted")
+        return message_id
+
+    async def _control(self, peer: str, kind: str, store: Callable[[Any], None] | None, *, body: str = "",
+                       ref: str | None = None, refs: tuple[str, ...] = (), ephemeral: bool = False) -> str:
+        control_id = uuid.uuid4().hex
+        await self._seal(peer, Content(control_id, kind, body, _ms(), ref, refs), store, ephemeral=ephemeral)
+        return control_id
+
+    async def _seal(self, peer: str, content: Content, store: Callable[[Any], None] | None, *,
+                    ephemeral: bool = False) -> None:
+        """Seal ``content`` and, in the transaction that commits the ratchet step, queue it with
+        signaling and run ``store``; an ephemeral one is queued in memory after the commit."""
         plaintext = _wire.content_bytes(content)
+        sealed: list[bytes] = []
 
         async def on_commit(tx: Any, envelope: bytes) -> None:
-            await self.signaling.queue(tx, peer, _wire.payload(envelope), message_id)
-            tx.write(_INSERT, (peer, "out", message_id, content.kind, body, content.sent_at, _ms(), "queued", None))
+            if ephemeral:
+                sealed.append(envelope)
+            else:
+                await self.signaling.queue(tx, peer, _wire.payload(envelope), content.id)
+            if store is not None:
+                store(tx)
 
         lock = self._peer_locks.setdefault(peer, asyncio.Lock())
         async with lock:  # one bundle fetch per first contact, however many sends wait for it
             bundle = None if await self.crypto.has_session(peer) else await self.signaling.fetch_bundle(peer)
-            await self.crypto.encrypt(peer, plaintext, bundle=bundle, on_commit=on_commit)
-        await self.signaling.wake()
-        self.stats["sent"] += 1
-        self._notify("STATS")
-        return message_id
+            try:
+                await self.crypto.encrypt(peer, plaintext, bundle=bundle, on_commit=on_commit)
+            except Exception as exc:
+                if type(exc).__name__ == "ConstraintError" and content.kind == "text":
+                    raise AlreadySentError(content.id) from None
+                raise
+        if sealed:
+            self.signaling.enqueue(peer, _wire.payload(sealed[0]), content.id)
+        else:
+            await self.signaling.wake()
 
     async def sent(self, payload: dict[str, Any]) -> None:
         """Signaling's ``RELAY_MESSAGE_SENT``: ours, if we have it queued, is now ``sent``."""
@@ -200,10 +356,8 @@ class MessagingService:
             except WireFormatError as exc:  # authentic but not ours to read: the ratchet step stays
                 outcome["unreadable"] = exc.reason
                 return
-            stored = await tx.execute(
-                _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
-                (sender, "in", content.id, content.kind, content.body, content.sent_at, _ms(), "received", relay_id))
-            outcome["content"] = content if stored else None
+            outcome["content"] = content
+            outcome["changed"] = await self._apply(tx, sender, content, relay_id)
 
         try:
             await self.crypto.decrypt(sender, envelope, on_commit=on_commit)
@@ -219,14 +373,48 @@ class MessagingService:
         if "unreadable" in outcome:
             self._unreadable(sender, relay_id, "bad_content", outcome["unreadable"])
             return "unreadable"
-        content = outcome.get("content")
-        if content is None:
-            return "already stored"  # the same message id from this peer, under another relay id
-        self.stats["received"] += 1
-        self._say(ev.SECURE_MESSAGE_RECEIVED, {"peer": sender, "id": content.id, "kind": content.kind,
-                                               "sent_at": content.sent_at})
+        content, changed = outcome["content"], outcome["changed"]
+        if not changed:
+            return "already stored"  # the same message id from this peer under another relay id, or void
+        if content.kind == "text":
+            self.stats["received"] += 1
+            self._say(ev.SECURE_MESSAGE_RECEIVED, {"peer": sender, "id": content.id, "kind": content.kind,
+                                                   "sent_at": content.sent_at})
+        elif content.kind in ("delivered", "read"):
+            self._say(ev.RECEIPT_RECEIVED, {"peer": sender, "kind": content.kind, "ids": changed})
+        elif content.kind == "typing":
+            self._say(ev.PEER_TYPING, {"peer": sender})
+        else:
+            self._say(ev.SECURE_MESSAGE_CHANGED, {"peer": sender, "id": str(content.ref),
+                                                  "change": "edited" if content.kind == "edit" else "deleted"})
         self._notify("STATS")
         return "stored"
+
+    @staticmethod
+    async def _apply(tx: Any, sender: str, content: Content, relay_id: str) -> Any:
+        """Store or apply what ``sender`` sealed, in the receiving transaction; what changed (a
+        false value: nothing, the message or its target was handled already or is not theirs)."""
+        if content.kind == "text":
+            return await tx.execute(
+                _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+                (sender, "in", content.id, "text", content.body, content.sent_at, _ms(), "received", relay_id,
+                 content.ref))
+        if content.kind == "edit":
+            return await tx.execute("UPDATE messaging_messages SET body = ?, edited_at = ? WHERE peer = ? "
+                                    "AND direction = 'in' AND id = ? AND deleted = 0",
+                                    (content.body, _ms(), sender, content.ref))
+        if content.kind == "delete":
+            return await tx.execute("UPDATE messaging_messages SET body = '', deleted = 1, edited_at = ? "
+                                    "WHERE peer = ? AND direction = 'in' AND id = ? AND deleted = 0",
+                                    (_ms(), sender, content.ref))
+        if content.kind in _RECEIPT_FROM:
+            marks = ",".join("?" * len(content.refs))
+            rows = await tx.fetchall(
+                f"UPDATE messaging_messages SET status = ? WHERE peer = ? AND direction = 'out' AND id IN ({marks}) "
+                f"AND status IN ({','.join('?' * len(_RECEIPT_FROM[content.kind]))}) RETURNING id",
+                (content.kind, sender, *content.refs, *_RECEIPT_FROM[content.kind]))
+            return [row[0] for row in rows]
+        return True  # typing: nothing to store
 
     async def _pending(self, relay_id: str) -> bool:
         try:
@@ -285,17 +473,54 @@ class MessagingService:
 
     # ------------------------------------------------------------------ reading
     async def history(self, peer: str, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
-        """The last ``limit`` messages with ``peer`` (stored before ``before``, ms), oldest first."""
+        """The last ``limit`` messages with ``peer`` (before the one whose ``seq`` is ``before``),
+        oldest first, in arrival order; ``seq`` is the paging cursor."""
         self._require_ready()
         if not is_user_id(peer):
             raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise InvalidMessageError("limit", "must be an integer from 1 to 10000")
+        if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+            raise InvalidMessageError("before", "must be a message's seq (an integer)")
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM messaging_messages WHERE peer = ? AND stored_at < ? "
-            "ORDER BY stored_at DESC, rowid DESC LIMIT ?", (peer, 2**62 if before is None else int(before), limit))
-        names = [c.strip() for c in _COLUMNS.split(",")]
-        return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
+            f"SELECT {_READ} FROM messaging_messages WHERE peer = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+            (peer, 2**62 if before is None else before, limit))
+        return [self._row(row) for row in reversed(rows)]
+
+    async def message(self, peer: str, message_id: str, *, direction: str | None = None) -> dict[str, Any] | None:
+        """One message with ``peer`` by id (theirs first, if both sides used the id), or None."""
+        self._require_ready()
+        rows = await self.db.fetchall(f"SELECT {_READ} FROM messaging_messages WHERE peer = ? AND id = ? "
+                                      "ORDER BY direction", (peer, message_id))
+        found = [self._row(row) for row in rows if direction in (None, row[2])]
+        return found[0] if found else None
+
+    async def search(self, peer: str, text: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Messages with ``peer`` whose text holds ``text`` (case-insensitive for ASCII), newest
+        last; tombstones never match."""
+        self._require_ready()
+        if not is_user_id(peer):
+            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        if not isinstance(text, str) or not text.strip() or len(text) > 200:
+            raise InvalidMessageError("text", "must be 1 to 200 characters to search for")
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await self.db.fetchall(
+            f"SELECT {_READ} FROM messaging_messages WHERE peer = ? AND deleted = 0 AND body LIKE ? ESCAPE '\\' "
+            "ORDER BY rowid DESC LIMIT ?", (peer, f"%{escaped}%", limit))
+        return [self._row(row) for row in reversed(rows)]
+
+    async def unread_counts(self) -> dict[str, int]:
+        """Peer -> how many of theirs are not read yet."""
+        self._require_ready()
+        rows = await self.db.fetchall("SELECT peer, count(*) FROM messaging_messages WHERE direction = 'in' "
+                                      "AND status = 'received' AND deleted = 0 GROUP BY peer")
+        return {peer: int(count) for peer, count in rows}
+
+    @staticmethod
+    def _row(row: tuple[Any, ...]) -> dict[str, Any]:
+        item = dict(zip(_NAMES, row, strict=True))
+        item["deleted"] = bool(item["deleted"])
+        return item
 
     async def conversations(self) -> list[dict[str, Any]]:
         """Each peer with messages: ``{peer, messages, last_at}``, most recent first."""

@@ -22,7 +22,7 @@ def test_contract():
     assert list(f.dependencies) == ["persistence", "identity", "crypto", "signaling"]
     assert set(f.requires) == set(f.dependencies) and list(f.ui) == ["MessagingStatus"]
     for spec in ev.EMITTED:  # no body, no key: ids, user ids, counts and reasons
-        assert set(spec.fields) <= {"peer", "id", "kind", "sent_at", "relay_id", "reason", "remaining",
+        assert set(spec.fields) <= {"peer", "id", "kind", "sent_at", "relay_id", "reason", "remaining", "change", "ids",
                                     "accepted", "trigger"}
 
 
