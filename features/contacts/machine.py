@@ -81,7 +81,7 @@ class ContactsMachine(Machine):
 
     def unread(self, bus_event: Event | None = None, **_: Any) -> None:
         payload = _payload(bus_event)
-        self.service.unread_changed(payload.get("peer"), payload.get("unread"))
+        self.service.unread_changed(payload.get("conversation"), payload.get("unread"))
 
     # ------------------------------------------------------------------ the UI's commands
     def _run(self, operation: str, work: Awaitable[Any]) -> None:

@@ -64,6 +64,9 @@ class CryptoAPI(Protocol):
 
 
 class SignalingAPI(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
     def retain_until_acknowledged(self) -> None: ...
 
     async def acknowledge(self, tx: Any, relay_id: str) -> bool: ...

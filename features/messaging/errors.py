@@ -4,6 +4,7 @@
     ├── AlreadySentError      a send under an id already sent (a retry after a restart): nothing written
     ├── InvalidMessageError   a send was refused before anything was written (field, reason)
     ├── NotReadyError         the profile database is closed or no identity is loaded
+    ├── OfflineError          a first message (no session yet) needs the relay, and it is not connected
     ├── UnknownMessageError   no message with that id in this conversation (peer, message_id)
     └── WireFormatError       a payload from the relay, or a decrypted content, is not ours (reason)
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 from chatkernel import ChatKernelError
 
-__all__ = ["AlreadySentError", "InvalidMessageError", "MessagingError", "NotReadyError", "UnknownMessageError",
-           "WireFormatError"]
+__all__ = ["AlreadySentError", "InvalidMessageError", "MessagingError", "NotReadyError", "OfflineError",
+           "UnknownMessageError", "WireFormatError"]
 
 
 class MessagingError(ChatKernelError):
@@ -45,6 +46,14 @@ class UnknownMessageError(MessagingError):
         self.peer = peer
         self.message_id = message_id
         super().__init__(f"no message {message_id} in the conversation with {peer}")
+
+
+class OfflineError(MessagingError):
+    """No session with the peer yet, and starting one needs their keys from the relay."""
+
+    def __init__(self, peer: str):
+        self.peer = peer
+        super().__init__(f"not connected: a first message to {peer} needs their keys from the relay")
 
 
 class NotReadyError(MessagingError):

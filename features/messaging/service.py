@@ -29,7 +29,14 @@ from . import events as ev
 from ._api import CryptoAPI, IdentityAPI, PersistenceAPI, SignalingAPI
 from ._config import MessagingConfig
 from ._wire import Content
-from .errors import AlreadySentError, InvalidMessageError, NotReadyError, UnknownMessageError, WireFormatError
+from .errors import (
+    AlreadySentError,
+    InvalidMessageError,
+    NotReadyError,
+    OfflineError,
+    UnknownMessageError,
+    WireFormatError,
+)
 
 __all__ = ["MessagingService"]
 
@@ -116,8 +123,8 @@ class MessagingService:
                    reply_to: str | None = None) -> str:
         """Seal ``body`` for ``peer`` and queue it; the message id once it is stored.
 
-        The first message to someone fetches their prekey bundle from the relay (so it needs a
-        connection); later ones are sealed and stored offline and go when the connection returns.
+        The first message to someone fetches their prekey bundle from the relay, so it needs a
+        connection (:class:`OfflineError` at once without one, nothing written); later ones are sealed and stored offline and go when the connection returns.
         ``SECURE_MESSAGE_SENT`` follows when the relay accepts it. An id already sent raises
         :class:`AlreadySentError` and changes nothing (a retried send after a restart)."""
         me = self._require_ready()
@@ -279,7 +286,11 @@ class MessagingService:
 
         lock = self._peer_locks.setdefault(peer, asyncio.Lock())
         async with lock:  # one bundle fetch per first contact, however many sends wait for it
-            bundle = None if await self.crypto.has_session(peer) else await self.signaling.fetch_bundle(peer)
+            bundle = None
+            if not await self.crypto.has_session(peer):
+                if not self.signaling.connected:
+                    raise OfflineError(peer)
+                bundle = await self.signaling.fetch_bundle(peer)
             try:
                 await self.crypto.encrypt(peer, plaintext, bundle=bundle, on_commit=on_commit)
             except Exception as exc:

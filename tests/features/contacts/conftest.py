@@ -26,7 +26,7 @@ PEERS = Feature(id="peers", name="Messaging and chat (test double)", on_mount=la
                 emitted_events=(
     EventSpec("SECURE_MESSAGE_RECEIVED", "HIGH", "a message was decrypted and stored",
               {"peer": str, "id": str, "kind": str, "sent_at": int}),
-    EventSpec("UNREAD_CHANGED", "LOW", "the unread count of a conversation", {"peer": str, "unread": int}),
+    EventSpec("UNREAD_CHANGED", "LOW", "the unread count of a conversation", {"conversation": str, "unread": int}),
 ))
 
 

@@ -108,7 +108,7 @@ async def test_presence_follows_messages_and_unread_follows_the_chat(people):
                          == "offline")
     assert [e["presence"] for e in alice.of("PRESENCE_CHANGED")] == ["online", "offline"]
     assert alice.contacts.get(bob.user_id)["last_seen"] is not None
-    alice.app.dispatch("UNREAD_CHANGED", {"peer": bob.user_id, "unread": 3})
+    alice.app.dispatch("UNREAD_CHANGED", {"conversation": bob.user_id, "unread": 3})
     await alice.wait_for(lambda: alice.contacts.get(bob.user_id)["unread"] == 3)
     alice.app.dispatch("SECURE_MESSAGE_RECEIVED", {"peer": "someone we do not know", "id": "m2", "kind": "text",
                                                    "sent_at": 1})

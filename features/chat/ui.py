@@ -1,0 +1,222 @@
+"""The chat window: the conversation list beside the open conversation.
+
+It reads the chat service and follows the chat actor; every action goes through
+:func:`chatkernel.fire` to the actor (so commands run in order, off the widget's callback) and
+a refusal comes back as the service's ``last_error``, shown in the conversation pane. Each
+message body is rendered once (markdown-it-py, then nh3: no script, no remote image), cached by
+id and text, and a big one off the kernel's loop; names are escaped or set as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import ipywidgets as widgets
+
+from chatkernel import Event, fire
+from widgets import ConversationView, FeatureView, MarkdownError, feature_actor, render_markdown
+
+from . import events as ev
+
+__all__ = ["ChatWindow"]
+
+log = logging.getLogger("chatkernel.features.chat")
+
+_VIEW_FIELDS = ("id", "direction", "author", "text", "sent_at", "status", "edited", "deleted")
+_RENDERED_CACHE = 4_096  # bodies kept rendered (a few screens of every open conversation)
+_OFF_LOOP_BYTES = 4_096  # bodies longer than this render in a thread (a hostile 32 KB one takes ~1 s)
+
+
+def _label(name: str, unread: int, blocked: bool) -> str:
+    return f"{name}{f' ({unread})' if unread else ''}{' [blocked]' if blocked else ''}"
+
+
+class ChatWindow(FeatureView):
+    """Pick a conversation on the left; read and write it on the right (Enter sends)."""
+
+    def __init__(self, source: Any, conversation: str | None = None, **kwargs: Any):
+        actor = feature_actor(source, "chat", "ChatWindow")
+        self.picker = widgets.Select(options=[], rows=14, layout=widgets.Layout(width="220px", height="100%"))
+        self.picker.observe(lambda change: self.show(change["new"]), names="value")
+        self.view = ConversationView(title="", subtitle="pick a conversation", placeholder="Pick a conversation")
+        self.view.layout = widgets.Layout(flex="1 1 auto", min_width="0")
+        self.view.on_send(lambda text, reply_to: self._fire("SEND", text=text, reply_to=reply_to))
+        self.view.on_edit(lambda message_id, text: self._fire("EDIT", message_id=message_id, text=text))
+        self.view.on_delete(lambda message_id: self._fire("DELETE", message_id=message_id))
+        self.view.on_retry(lambda message_id: self._fire("RETRY", message_id=message_id))
+        self.view.on_load_older(lambda: self._fire("OLDER"))
+        self.view.on_typing(lambda: self._fire("TYPING"))
+        self.view.on_read(lambda message_id: self._fire("READ", up_to=message_id))
+        self.conversation: str | None = None
+        self._stop_watching: Any = None
+        self._rendered: OrderedDict[tuple[str, str], str] = OrderedDict()
+        super().__init__(children=[widgets.HBox([self.picker, self.view],
+                                                layout=widgets.Layout(width="100%", height="520px"))], **kwargs)
+        self.add_class("chatkernel-chat")
+        self.follow(actor, ev.EMITTED, redraw_on=("actor.snapshot", "actor.event", "actor.stopped"))
+        self.refresh()
+        if conversation is not None:
+            self.picker.value = conversation if conversation in self._options() else None
+            if self.conversation != conversation:
+                self.show(conversation)
+
+    # ------------------------------------------------------------------ actions
+    def _fire(self, command: str, **data: Any) -> None:
+        if self.conversation is not None:
+            fire(self.actor, command, conversation=self.conversation, **data)
+
+    def show(self, conversation: str | None) -> None:
+        """Open ``conversation`` here (closing the one shown before)."""
+        if conversation == self.conversation:
+            return
+        if self._stop_watching is not None:
+            self._stop_watching()
+            self._stop_watching = None
+        if self.conversation is not None:
+            fire(self.actor, "CLOSE", conversation=self.conversation)
+        self.conversation = conversation
+        self.view.set_messages([], has_older=False)
+        self.view.set_typing(False)
+        if conversation is None:
+            self.view.title, self.view.subtitle = "", "pick a conversation"
+            return
+        self.view.title = self.service.title(conversation)
+        try:
+            self._stop_watching = self.service.watch(conversation, self._changed)
+        except Exception as exc:  # noqa: BLE001 - logged out meanwhile: the pane says why
+            self.view.error = str(exc)
+            return
+        fire(self.actor, "OPEN", conversation=conversation)
+        self._draw_header()
+
+    # ------------------------------------------------------------------ what the conversation says
+    def _changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "reset":
+            self._render_then(data["messages"], lambda shown: self.view.set_messages(
+                shown, has_older=bool(data.get("has_older")), unread_from=self._first_unread(shown)))
+        elif kind == "prepend":
+            self._render_then(data["messages"], lambda shown: self.view.prepend(
+                shown, has_older=bool(data.get("has_older"))))
+        elif kind == "upsert":
+            self._render_then([data["message"]], lambda shown: self.view.upsert(shown[0]))
+            message = data["message"]
+            if message["status"] == "failed" and message.get("reason"):
+                self.view.error = f"not sent: {message['reason']} (retry from the message)"
+        elif kind == "remove" and self.conversation is not None:
+            self._render_then(self.service.messages(self.conversation), lambda shown: self.view.set_messages(
+                shown, has_older=self.view.has_older))
+        elif kind == "typing":
+            self.view.set_typing(bool(data.get("active")))
+
+    @staticmethod
+    def _first_unread(shown: list[dict[str, Any]]) -> str | None:
+        return next((m["id"] for m in shown if m["direction"] == "in" and m["status"] == "received"), None)
+
+    def _render_then(self, messages: list[dict[str, Any]], apply: Any) -> None:
+        """``apply`` the view dicts of ``messages``; big bodies render in a thread first, and
+        the result is applied only if the same conversation is still shown."""
+        big = [m for m in messages if not m["deleted"] and (m["id"], m["text"]) not in self._rendered
+               and len(m["text"]) > _OFF_LOOP_BYTES]
+        if not big:
+            apply([self._view_dict(m) for m in messages])
+            return
+        shown_for = self.conversation
+
+        async def later() -> None:
+            for message in big:
+                self._remember(message, await asyncio.to_thread(self._render, message["text"]))
+            if self.conversation == shown_for:
+                apply([self._view_dict(m) for m in messages])
+
+        task = asyncio.get_running_loop().create_task(later(), name="chat:render")
+        task.add_done_callback(lambda done: done.cancelled() or done.exception() is None
+                               or log.warning("rendering failed: %s", type(done.exception()).__name__))
+
+    @staticmethod
+    def _render(text: str) -> str:
+        try:
+            return render_markdown(text)
+        except MarkdownError:
+            return ""
+
+    def _remember(self, message: dict[str, Any], html: str) -> None:
+        self._rendered[(message["id"], message["text"])] = html
+        while len(self._rendered) > _RENDERED_CACHE:
+            self._rendered.popitem(last=False)
+
+    def _view_dict(self, message: dict[str, Any]) -> dict[str, Any]:
+        out = {key: message[key] for key in _VIEW_FIELDS}
+        if message["deleted"]:
+            out["html"] = ""
+        else:
+            key = (message["id"], message["text"])
+            if key not in self._rendered:
+                self._remember(message, self._render(message["text"]))
+            out["html"] = self._rendered[key]
+        quote = message["reply_to"]
+        out["reply_to"] = (dict(quote) if isinstance(quote, dict)
+                           else {"id": quote, "author": "", "preview": ""} if isinstance(quote, str) else None)
+        return out
+
+    # ------------------------------------------------------------------ drawing
+    def _options(self) -> list[str]:
+        return [value for _, value in self.picker.options]
+
+    def heard(self, event: Event) -> None:
+        if event.type in ("UNREAD_CHANGED", "CONVERSATION_OPENED", "CONVERSATION_CLOSED"):
+            self.refresh()
+
+    def refresh(self) -> None:
+        service = self.service
+        if not service.ready:
+            options: list[tuple[str, str]] = []
+        else:
+            unread = service.unread_counts()
+            contacts = service.contacts
+            listed = contacts.list() if hasattr(contacts, "list") else []
+            options = [(_label(c["name"], unread.get(c["user_id"], 0), c["blocked"]), c["user_id"]) for c in listed]
+            strangers = sorted(set(unread) - {c["user_id"] for c in listed})
+            options += [(_label(service.title(peer), unread[peer], False), peer) for peer in strangers]
+        if list(self.picker.options) != options:
+            keep = self.conversation
+            self.picker.options = options
+            self.picker.value = keep if any(value == keep for _, value in options) else None
+        self._draw_header()
+
+    def _draw_header(self) -> None:
+        service = self.service
+        error = service.last_error
+        if error is not None:
+            self.view.error = f"{error[0]}: {error[1]}"
+        conversation = self.conversation
+        if conversation is None or not service.ready:
+            self.view.disabled, self.view.disabled_reason = True, "log in and pick a conversation"
+            return
+        contacts = service.contacts
+        if not contacts.is_contact(conversation):
+            self.view.disabled, self.view.disabled_reason = True, "not in your contacts: add them from an invite"
+        elif contacts.is_blocked(conversation):
+            self.view.disabled, self.view.disabled_reason = True, "blocked: unblock them in Contacts to write"
+        else:
+            self.view.disabled, self.view.disabled_reason = False, ""
+        try:
+            contact = contacts.get(conversation) if contacts.is_contact(conversation) else None
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            contact = None
+        if contact is not None:
+            trust = {"verified": "verified", "pinned": "not verified", "changed": "KEY CHANGED"}.get(
+                contact.get("trust"), str(contact.get("trust")))
+            self.view.subtitle = f"{contact['presence']} · {trust}"
+            self.view.title = contact["name"]
+
+    def close(self) -> None:
+        if self.__dict__.get("_stop_watching") is not None:
+            self._stop_watching()
+            self._stop_watching = None
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"ChatWindow(conversation={self.conversation!r}, conversations={len(self.picker.options)})"
