@@ -2,6 +2,7 @@
 what every feature's panel shares (``FeatureView``, ``feature_actor``, ``kv_table``, the theme
 colours, and message bodies rendered as safe HTML: ``render_markdown``, ``plain_text``)."""
 
+from ._conversation import ConversationView
 from ._markdown import MarkdownError, plain_text
 from ._markdown import render as render_markdown
 from ._monitor import KernelMonitor
@@ -9,6 +10,7 @@ from ._panel import BORDER, ERROR, MONO, MUTED, SUCCESS, TEXT, WARN, FeatureView
 
 __all__ = [
     "BORDER",
+    "ConversationView",
     "ERROR",
     "FeatureView",
     "KernelMonitor",
