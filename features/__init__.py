@@ -17,4 +17,7 @@ FEATURES = (
     "features.signaling",
     "features.messaging",
     "features.contacts",
+    "features.chat",
+    "features.notifications",
+    "features.shell",
 )

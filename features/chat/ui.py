@@ -16,7 +16,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from chatkernel import Event, fire
+from chatkernel import ChatKernelError, Event, InspectionRecord, fire
 from widgets import ConversationView, FeatureView, MarkdownError, feature_actor, render_markdown
 
 from . import events as ev
@@ -57,6 +57,7 @@ class ChatWindow(FeatureView):
                                                 layout=widgets.Layout(width="100%", height="520px"))], **kwargs)
         self.add_class("chatkernel-chat")
         self.follow(actor, ev.EMITTED, redraw_on=("actor.snapshot", "actor.event", "actor.stopped"))
+        self._stop_contacts = actor.system.inspect(self._contacts_moved)  # names, blocks, the list loaded
         self.refresh()
         if conversation is not None:
             self.picker.value = conversation if conversation in self._options() else None
@@ -162,6 +163,10 @@ class ChatWindow(FeatureView):
         return out
 
     # ------------------------------------------------------------------ drawing
+    def _contacts_moved(self, record: InspectionRecord) -> None:
+        if record.actor == "contacts" and record.kind == "actor.snapshot":
+            self._safely(self.refresh)
+
     def _options(self) -> list[str]:
         return [value for _, value in self.picker.options]
 
@@ -176,7 +181,10 @@ class ChatWindow(FeatureView):
         else:
             unread = service.unread_counts()
             contacts = service.contacts
-            listed = contacts.list() if hasattr(contacts, "list") else []
+            try:
+                listed = contacts.list() if hasattr(contacts, "list") else []
+            except ChatKernelError:  # still loading: drawn again when the contacts actor moves
+                listed = []
             options = [(_label(c["name"], unread.get(c["user_id"], 0), c["blocked"]), c["user_id"]) for c in listed]
             strangers = sorted(set(unread) - {c["user_id"] for c in listed})
             options += [(_label(service.title(peer), unread[peer], False), peer) for peer in strangers]
@@ -213,6 +221,9 @@ class ChatWindow(FeatureView):
             self.view.title = contact["name"]
 
     def close(self) -> None:
+        stop_contacts = self.__dict__.pop("_stop_contacts", None)
+        if stop_contacts is not None:
+            stop_contacts()
         if self.__dict__.get("_stop_watching") is not None:
             self._stop_watching()
             self._stop_watching = None

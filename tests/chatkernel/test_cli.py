@@ -47,7 +47,7 @@ def demo_module(tmp_path):
         vault = Feature(id="vault", name="Vault", on_mount=lambda ctx: None, emitted_events=[KEY_ROTATED])
         impostor = Feature(id="impostor", name="Impostor", on_mount=lambda ctx: None,
                            emitted_events=[EventSpec("RELAY_MESSAGE_RECEIVED", "LOW", "not really")])
-        chat = Feature(id="chat", name="Chat", dependencies=["vault"], on_mount=lambda ctx: None)
+        journal = Feature(id="journal", name="Journal", dependencies=["vault"], on_mount=lambda ctx: None)
         loop_a = Feature(id="loop-a", name="A", dependencies=["loop-b"], on_mount=lambda ctx: None)
         loop_b = Feature(id="loop-b", name="B", dependencies=["loop-a"], on_mount=lambda ctx: None)
     """))
@@ -55,14 +55,14 @@ def demo_module(tmp_path):
 
 
 def test_graph_formats(demo_module):
-    args = ["graph", "--no-installed", "--feature", "demo_features:chat", "--feature", "demo_features:vault"]
+    args = ["graph", "--no-installed", "--feature", "demo_features:journal", "--feature", "demo_features:vault"]
     dot = run(*args, env_path=demo_module)
     assert dot.returncode == 0, dot.stderr
-    assert dot.stdout.startswith("digraph features {") and '"chat" -> "vault";' in dot.stdout
+    assert dot.stdout.startswith("digraph features {") and '"journal" -> "vault";' in dot.stdout
     mermaid = run(*args, "--format", "mermaid", env_path=demo_module)
-    assert "chat --> vault" in mermaid.stdout
+    assert "journal --> vault" in mermaid.stdout
     text = run(*args, "--format", "text", env_path=demo_module)
-    assert text.stdout.splitlines() == ["vault [registered]", "chat [registered] <- needs vault"]
+    assert text.stdout.splitlines() == ["vault [registered]", "journal [registered] <- needs vault"]
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -70,7 +70,7 @@ def test_graph_formats(demo_module):
     (["graph", "--feature", "no_such_module:x"], 2, "cannot import 'no_such_module'"),
     (["graph", "--feature", "demo_features:missing"], 2, "has no attribute 'missing'"),
     (["graph", "--feature", "demo_features:textwrap"], 1, "expected a Feature"),
-    (["graph", "--feature", "demo_features:chat"], 1, "'chat' depends on 'vault', which is not registered"),
+    (["graph", "--feature", "demo_features:journal"], 1, "'journal' depends on 'vault', which is not registered"),
     (["graph", "--feature", "demo_features:loop_a", "--feature", "demo_features:loop_b"], 1,
      "dependency cycle: loop-a -> loop-b -> loop-a"),
     (["lab", "--notebook-dir", "/no/such/dir"], 2, "does not exist"),
