@@ -25,7 +25,7 @@ from ._version import __version__
 
 __all__ = ["main"]
 
-TOUR = "00_kernel_tour.ipynb"
+FIRST_NOTEBOOK = "03_quickstart.ipynb"  # the one a new user opens first
 
 
 class CLIError(ChatKernelError):
@@ -126,8 +126,8 @@ def _lab_command(args: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         f"--ServerApp.ip={args.host}",
         f"--ServerApp.port={args.port}",
     ]
-    if (root / TOUR).exists():
-        command.append(f"--LabApp.default_url=/lab/tree/{TOUR}")
+    if (root / FIRST_NOTEBOOK).exists():
+        command.append(f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}")
     if args.no_browser:
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:

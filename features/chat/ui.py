@@ -39,7 +39,8 @@ class ChatWindow(FeatureView):
 
     def __init__(self, source: Any, conversation: str | None = None, **kwargs: Any):
         actor = feature_actor(source, "chat", "ChatWindow")
-        self.picker = widgets.Select(options=[], rows=14, layout=widgets.Layout(width="220px", height="100%"))
+        self.picker = widgets.Select(options=[], rows=14, layout=widgets.Layout(
+            width="28%", min_width="110px", max_width="200px", height="auto"))
         self.picker.observe(lambda change: self.show(change["new"]), names="value")
         self.view = ConversationView(title="", subtitle="pick a conversation", placeholder="Pick a conversation")
         self.view.layout = widgets.Layout(flex="1 1 auto", min_width="0")
@@ -54,15 +55,14 @@ class ChatWindow(FeatureView):
         self._stop_watching: Any = None
         self._rendered: OrderedDict[tuple[str, str], str] = OrderedDict()
         super().__init__(children=[widgets.HBox([self.picker, self.view],
-                                                layout=widgets.Layout(width="100%", height="520px"))], **kwargs)
+                                                layout=widgets.Layout(width="100%", overflow="visible"))],
+                         **kwargs)
         self.add_class("chatkernel-chat")
         self.follow(actor, ev.EMITTED, redraw_on=("actor.snapshot", "actor.event", "actor.stopped"))
         self._stop_contacts = actor.system.inspect(self._contacts_moved)  # names, blocks, the list loaded
         self.refresh()
         if conversation is not None:
-            self.picker.value = conversation if conversation in self._options() else None
-            if self.conversation != conversation:
-                self.show(conversation)
+            self.show(conversation)
 
     # ------------------------------------------------------------------ actions
     def _fire(self, command: str, **data: Any) -> None:
@@ -79,12 +79,16 @@ class ChatWindow(FeatureView):
         if self.conversation is not None:
             fire(self.actor, "CLOSE", conversation=self.conversation)
         self.conversation = conversation
+        if self.picker.value != conversation and (conversation is None or conversation in self._options()):
+            self.picker.value = conversation
         self.view.set_messages([], has_older=False)
         self.view.set_typing(False)
         if conversation is None:
             self.view.title, self.view.subtitle = "", "pick a conversation"
+            self.view.placeholder = "Pick a conversation"
             return
         self.view.title = self.service.title(conversation)
+        self.view.placeholder = f"Message {self.view.title}"
         try:
             self._stop_watching = self.service.watch(conversation, self._changed)
         except Exception as exc:  # noqa: BLE001 - logged out meanwhile: the pane says why

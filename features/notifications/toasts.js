@@ -18,8 +18,7 @@ const CSS = `
 .ck-notify-badge { min-width: 1.6em; padding: 1px 7px; border-radius: 10px; text-align: center;
   background: var(--jp-brand-color1, Highlight); color: var(--jp-ui-inverse-font-color1, HighlightText);
   font-weight: 600; }
-.ck-notify-badge[data-zero="true"] { background: var(--jp-layout-color2, Canvas);
-  color: var(--jp-ui-font-color2, CanvasText); }
+.ck-notify-badge[data-zero="true"] { display: none; }
 .ck-notify-off { color: var(--jp-ui-font-color2, CanvasText); font-style: italic; }
 .ck-notify-error { color: var(--jp-error-color1, CanvasText); }
 .ck-notify-button { font: inherit; color: var(--jp-ui-font-color1, ButtonText);

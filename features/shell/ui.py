@@ -66,6 +66,8 @@ def _theme_css() -> str:
         body = ";".join(f"{k}:{v}" for k, v in values.items())
         rules.append(f".chatkernel-shell.ck-theme-{name}{{{body};background:var(--jp-layout-color0);"
                      f"color:var(--jp-ui-font-color1)}}")
+        muted = "rgba(0,0,0,0.66)" if name == "light" else "rgba(255,255,255,0.7)"  # as conversation.css
+        rules.append(f".chatkernel-shell.ck-theme-{name} .ck-conv{{--ck-conv-muted:{muted}}}")
     return "<style>" + "".join(rules) + "</style>"
 
 
@@ -78,6 +80,7 @@ class AppWindow(FeatureView):
         self.app = source
         actor = feature_actor(source, "shell", "AppWindow")
         self.header = widgets.HTML()
+        self.header.add_class("ck-shell-header")
         self.nav = widgets.ToggleButtons(options=[], style={"button_width": "auto"})
         self.nav.observe(self._navigated, names="value")
         self.problem = widgets.HTML()
@@ -131,6 +134,18 @@ class AppWindow(FeatureView):
         registry = self.app.registry
         return [r for r in _LABELS if r == "explorer" or any(registry.has(f) and registry.is_mounted(f)
                                                             for f, _ in VIEWS[r])]
+
+    def open_conversation(self, conversation: str) -> Any:
+        """Show the chats with ``conversation`` open in them; the chat window."""
+        if not self.service.signed_in:
+            raise RuntimeError("sign in first: there is no conversation to open")
+        self.service.navigate("chats")
+        chats = self.view("chats").children
+        if not chats or not hasattr(chats[0], "show"):
+            raise RuntimeError("the chat feature is not mounted in this app")
+        chats[0].show(conversation)
+        self.refresh()
+        return chats[0]
 
     def _navigated(self, change: dict[str, Any]) -> None:
         if not self._drawing and change["new"] and change["new"] != self.service.route:
@@ -214,12 +229,19 @@ def _frontend() -> Any:
     return _lab[0]
 
 
-def dock(app: App, *, area: str = "main", title: str | None = None) -> AppWindow:
-    """Show the app's window as a JupyterLab panel: a main-area tab split to the right
-    (``area="main"``) or the right sidebar (``area="right"``). Docking it again (a re-run cell)
+_MODES = ("split-right", "split-left", "split-bottom", "tab-after", "tab-before")
+
+
+def dock(app: App, *, area: str = "main", mode: str = "split-right", activate: bool = True,
+         title: str | None = None) -> AppWindow:
+    """Show the app's window as a JupyterLab panel: in the main area (``mode``: split beside
+    the current notebook, or a tab after it) or the right sidebar (``area="right"``); with
+    ``activate=False`` it opens without taking the focus. Docking it again (a re-run cell)
     keeps the panel that is open instead of adding another."""
     if area not in ("main", "right"):
         raise ValueError(f"area must be 'main' or 'right', got {area!r}")
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
     from ipylab import Panel
     from ipywidgets import widget_serialization
 
@@ -234,10 +256,10 @@ def dock(app: App, *, area: str = "main", title: str | None = None) -> AppWindow
     name = window.service.display_name or getattr(window._identity, "display_name", None)
     panel.title.label = title or (f"Chat: {name}" if name else "Chat")
     panel.title.closable = True
-    args = {"mode": "split-right"} if area == "main" else {"rank": 900}
+    args = {"mode": mode, "activate": activate} if area == "main" else {"rank": 900, "activate": activate}
     lab.shell.send({"func": "add", "payload": {"serializedWidget": widget_serialization["to_json"](panel, None),
                                                "area": area, "args": args, "id": dom_id}})
-    if area == "right":
+    if area == "right" and activate:
         lab.shell.expand_right()
     return window
 

@@ -100,14 +100,14 @@ def test_no_command_prints_help(capsys):
 
 
 def test_lab_builds_a_loopback_jupyterlab_command(monkeypatch, tmp_path):
-    (tmp_path / "00_kernel_tour.ipynb").write_text("{}")
+    (tmp_path / "03_quickstart.ipynb").write_text("{}")
     calls = []
     monkeypatch.setattr("chatkernel._cli._run_lab", lambda cmd: calls.append(cmd) or 0)
     assert main(["lab", "--notebook-dir", str(tmp_path), "--no-browser", "--port", "9999"]) == 0
     [cmd] = calls
     assert cmd[1:3] == ["-m", "jupyterlab"]
     assert "--ServerApp.ip=127.0.0.1" in cmd and "--ServerApp.port=9999" in cmd and "--no-browser" in cmd
-    assert "--LabApp.default_url=/lab/tree/00_kernel_tour.ipynb" in cmd
+    assert "--LabApp.default_url=/lab/tree/03_quickstart.ipynb" in cmd
     assert f"--ServerApp.root_dir={tmp_path.resolve()}" in cmd
 
 
