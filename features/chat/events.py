@@ -23,7 +23,9 @@ Heard
     RECEIPT_RECEIVED / PEER_TYPING          messaging's news, forwarded to the conversation actor
     SIGNALING_CONNECTED    send what was written while offline
     CONTACT_SELECTED / NOTIFICATION_CLICKED  open that conversation
-    CONTACT_BLOCKED / CONTACT_RENAMED / CONTACT_REMOVED  redraw (a blocked contact cannot be written to)
+    CONTACT_BLOCKED / CONTACT_RENAMED / CONTACT_REMOVED / CONTACT_ADDED / KEY_CHANGED / KEY_ACCEPTED
+                          redraw (a blocked contact, or one whose key changed, cannot be written to)
+    UNREADABLE_MESSAGE    a message from the peer was dropped (tampered, replayed): the window says so
 
 Commands the chat actor accepts (``fire(actor, ...)`` from UI code): OPEN / CLOSE
 {conversation}, SEND {conversation, text, reply_to}, EDIT {conversation, message_id, text},
@@ -67,4 +69,5 @@ SUBSCRIBED: tuple[str, ...] = (
     "IDENTITY_LOADED", "IDENTITY_CREATED", "IDENTITY_FORGOTTEN", "PERSISTENCE_LOCKED",
     "SECURE_MESSAGE_RECEIVED", "SECURE_MESSAGE_SENT", "SECURE_MESSAGE_FAILED", "SECURE_MESSAGE_CHANGED",
     "RECEIPT_RECEIVED", "PEER_TYPING", "SIGNALING_CONNECTED", "CONTACT_SELECTED", "NOTIFICATION_CLICKED",
-    "CONTACT_BLOCKED", "CONTACT_RENAMED", "CONTACT_REMOVED")
+    "CONTACT_BLOCKED", "CONTACT_RENAMED", "CONTACT_REMOVED", "CONTACT_ADDED", "KEY_CHANGED", "KEY_ACCEPTED",
+    "UNREADABLE_MESSAGE")

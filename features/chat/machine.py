@@ -49,6 +49,10 @@ class ChatMachine(Machine):
     CONTACT_BLOCKED = ready.to(None) | locked.to(None)
     CONTACT_RENAMED = ready.to(None) | locked.to(None)
     CONTACT_REMOVED = ready.to(None) | locked.to(None)
+    CONTACT_ADDED = ready.to(None) | locked.to(None)
+    KEY_CHANGED = ready.to(None) | locked.to(None)
+    KEY_ACCEPTED = ready.to(None) | locked.to(None)
+    UNREADABLE_MESSAGE = ready.to(None, on="unreadable") | locked.to(None)
 
     # what the service reports
     OPENED = ready.to(None, on="route_opened") | locked.to(None)
@@ -130,6 +134,10 @@ class ChatMachine(Machine):
 
     async def route_closed(self, conversation: str = "", **_: Any) -> None:
         await self._route(conversation, "CLOSED")
+
+    def unreadable(self, bus_event: Event | None = None, **_: Any) -> None:
+        p = _payload(bus_event)
+        self.service.unreadable(p.get("peer"), p.get("reason"))
 
     def open_selected(self, bus_event: Event | None = None, **_: Any) -> None:
         user_id = _payload(bus_event).get("user_id")

@@ -53,6 +53,13 @@ Watcher = Callable[[str, dict[str, Any]], None]
 _WAIT_FOR_CONNECTION = frozenset({"OfflineError", "NotConnectedError", "RelayTransportError"})
 _ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 _PREVIEW_CHARS = 140
+#: What a window says when messaging dropped a message (its reason: features/messaging).
+_UNREADABLE = {
+    "authentication": "A message from {name} was altered on the way and was dropped (it failed authentication).",
+    "duplicate": "A message from {name} came again (a replay) and was dropped.",
+    "identity_mismatch": "A message claiming to be from {name} was signed by other keys and was dropped.",
+    "other": "A message from {name} could not be read and was dropped ({reason}).",
+}
 _EXPORT_PAGE = 1_000
 
 
@@ -141,7 +148,7 @@ class ChatService:
         self._typing_sent: dict[str, float] = {}
         self._flushing: asyncio.Lock = asyncio.Lock()
         self.last_error: tuple[str, str] | None = None
-        self.stats = {"sent": 0, "received": 0, "unsent": 0, "ignored_blocked": 0}
+        self.stats = {"sent": 0, "received": 0, "unsent": 0, "ignored_blocked": 0, "unreadable": 0}
 
     # ------------------------------------------------------------------ readiness
     @property
@@ -362,7 +369,7 @@ class ChatService:
 
     def watch(self, conversation: str, watcher: Watcher) -> Callable[[], None]:
         """Call ``watcher(kind, data)`` on every change (``reset``, ``prepend``, ``upsert``,
-        ``remove``, ``typing``); returns the function that stops it."""
+        ``remove``, ``typing``, ``notice``); returns the function that stops it."""
         window = self._window(self._peer(conversation))
         window.watchers.append(watcher)
 
@@ -811,6 +818,16 @@ class ChatService:
             self._set_unread(peer, (await self.messaging.unread_counts()).get(peer, 0))
         spec = ev.MESSAGE_EDITED if change == "edited" else ev.MESSAGE_DELETED
         self._say(spec, {"conversation": peer, "id": message_id})
+
+    def unreadable(self, peer: object, reason: object) -> None:
+        """A message from ``peer`` was dropped by messaging: the windows showing them say so."""
+        if not isinstance(peer, str) or not self.ready:
+            return
+        self.stats["unreadable"] += 1
+        window = self._conversations.get(peer)
+        if window is not None:
+            window.tell("notice", text=_UNREADABLE.get(str(reason), _UNREADABLE["other"]).format(
+                name=self.title(peer), reason=reason))
 
     def peer_typing(self, peer: str) -> None:
         if not self.ready or not self.config.typing_indicators or self.contacts.is_blocked(peer):

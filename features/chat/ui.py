@@ -115,6 +115,8 @@ class ChatWindow(FeatureView):
                 shown, has_older=self.view.has_older))
         elif kind == "typing":
             self.view.set_typing(bool(data.get("active")))
+        elif kind == "notice":
+            self.view.error = str(data.get("text", ""))
 
     @staticmethod
     def _first_unread(shown: list[dict[str, Any]]) -> str | None:
@@ -212,6 +214,9 @@ class ChatWindow(FeatureView):
             self.view.disabled, self.view.disabled_reason = True, "not in your contacts: add them from an invite"
         elif contacts.is_blocked(conversation):
             self.view.disabled, self.view.disabled_reason = True, "blocked: unblock them in Contacts to write"
+        elif self._trust(conversation) == "changed":
+            self.view.disabled, self.view.disabled_reason = True, (
+                "their key changed: compare the new safety number, then accept it in Contacts")
         else:
             self.view.disabled, self.view.disabled_reason = False, ""
         try:
@@ -223,6 +228,12 @@ class ChatWindow(FeatureView):
                 contact.get("trust"), str(contact.get("trust")))
             self.view.subtitle = f"{contact['presence']} · {trust}"
             self.view.title = contact["name"]
+
+    def _trust(self, conversation: str) -> str | None:
+        try:
+            return str(self.service.contacts.get(conversation).get("trust"))
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            return None
 
     def close(self) -> None:
         stop_contacts = self.__dict__.pop("_stop_contacts", None)

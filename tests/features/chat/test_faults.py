@@ -128,3 +128,23 @@ async def test_a_message_refused_by_the_secure_core_is_failed_with_why_and_retry
     assert await alice.db.fetchall("SELECT id FROM chat_unsent") == []
     with pytest.raises(InvalidChatInputError, match="not failed"):
         await alice.chat.retry(carol.user_id, message["id"])
+
+
+async def test_the_relay_going_away_mid_conversation_loses_nothing(people, relay):
+    """The relay stops (its memory store with it) and comes back on the same port: what Alice
+    wrote meanwhile waits, sealed, in her outbox, and arrives once both reconnected."""
+    from chatkernel.relay import EmbeddedRelay
+
+    alice, bob = await people("Alice", "Bob")
+    await alice.chat.send(bob.user_id, "before")
+    await bob.chat.next_message(alice.user_id, timeout=10)
+    port = relay.port
+    await relay.stop()
+    await alice.wait_for(lambda: alice.app.actors["signaling"].state == ["reconnecting"], timeout=20)
+    during = await alice.chat.send(bob.user_id, "while the relay was away")
+    assert during["status"] == "queued"
+    async with EmbeddedRelay.start(store="memory", port=port):
+        got = await bob.chat.next_message(alice.user_id, timeout=30)
+        assert (got["id"], got["text"]) == (during["id"], "while the relay was away")
+        await alice.status_of(bob.user_id, during["id"], "delivered")
+    assert [m["text"] for m in await bob.chat.history(alice.user_id)] == ["before", "while the relay was away"]

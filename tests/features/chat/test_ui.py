@@ -53,3 +53,24 @@ async def test_a_blocked_contact_disables_the_composer(people):
         assert "[blocked]" in window.picker.options[0][0]
     finally:
         window.close()
+
+
+async def test_a_tampered_or_replayed_message_is_dropped_and_the_window_says_so(people):
+    alice, bob = await people("Alice", "Bob")
+    window = ChatWindow(alice.app, conversation=bob.user_id)
+    try:
+        await bob.chat.send(alice.user_id, "genuine")
+        await alice.chat.next_message(bob.user_id, timeout=10)
+        [sealed] = [e["payload"] for e in alice.of("RELAY_MESSAGE_RECEIVED")]
+        await bob.signaling.send(alice.user_id, sealed)  # the relay (or anyone) replays it
+        await alice.wait_for(lambda: alice.of("UNREADABLE_MESSAGE"))
+        await alice.app.settle()
+        assert "came again (a replay) and was dropped" in window.view.error
+        await bob.signaling.send(alice.user_id, {"v": 1, "envelope": "AAAA"})  # not a sealed message
+        await alice.wait_for(lambda: len(alice.of("UNREADABLE_MESSAGE")) == 2)
+        await alice.app.settle()
+        assert "could not be read and was dropped (malformed)" in window.view.error
+        assert [m["text"] for m in window.view.messages()] == ["genuine"]
+        assert alice.chat.stats["unreadable"] == 2 and not alice.of("FEATURE_ERROR")
+    finally:
+        window.close()
