@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
 from chatkernel import FeatureContext, MountResult, forwarder
@@ -24,6 +26,8 @@ async def mount(ctx: FeatureContext) -> MountResult:
     service.listener = forwarder(actor)
     if service.ready:  # mounted after the log-in
         actor.send("RESUME")
+    # the Markdown parser (for previews and quotes) loads off the loop now, not at the first open
+    ctx.start_task(asyncio.to_thread(importlib.import_module, "widgets._markdown"), name="chat:warm-markdown")
     return MountResult(actor=actor, service=service)
 
 

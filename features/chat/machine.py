@@ -46,10 +46,10 @@ class ChatMachine(Machine):
     SIGNALING_CONNECTED = ready.to(None, on="flush") | locked.to(None)
     CONTACT_SELECTED = ready.to(None, on="open_selected") | locked.to(None)
     NOTIFICATION_CLICKED = ready.to(None, on="open_clicked") | locked.to(None)
-    CONTACT_BLOCKED = ready.to(None) | locked.to(None)
-    CONTACT_RENAMED = ready.to(None) | locked.to(None)
-    CONTACT_REMOVED = ready.to(None) | locked.to(None)
-    CONTACT_ADDED = ready.to(None) | locked.to(None)
+    CONTACT_BLOCKED = ready.to(None, on="contacts_changed") | locked.to(None)
+    CONTACT_RENAMED = ready.to(None, on="contacts_changed") | locked.to(None)
+    CONTACT_REMOVED = ready.to(None, on="contacts_changed") | locked.to(None)
+    CONTACT_ADDED = ready.to(None, on="contacts_changed") | locked.to(None)
     KEY_CHANGED = ready.to(None) | locked.to(None)
     KEY_ACCEPTED = ready.to(None) | locked.to(None)
     UNREADABLE_MESSAGE = ready.to(None, on="unreadable") | locked.to(None)
@@ -134,6 +134,9 @@ class ChatMachine(Machine):
 
     async def route_closed(self, conversation: str = "", **_: Any) -> None:
         await self._route(conversation, "CLOSED")
+
+    def contacts_changed(self, **_: Any) -> None:
+        self.service.contacts_changed()
 
     def unreadable(self, bus_event: Event | None = None, **_: Any) -> None:
         p = _payload(bus_event)

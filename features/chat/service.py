@@ -24,7 +24,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -105,7 +106,10 @@ class Conversation:
         if old is None:
             self.messages.append(message)
             return True
-        self.messages[self.messages.index(old)] = message
+        for i in range(len(self.messages) - 1, -1, -1):  # what changes is nearly always recent
+            if self.messages[i] is old:
+                self.messages[i] = message
+                break
         return False
 
     def drop(self, message_id: str) -> None:
@@ -146,6 +150,7 @@ class ChatService:
         self._to_deliver: dict[str, list[str]] = {}
         self._receipts: asyncio.Task[None] | None = None
         self._typing_sent: dict[str, float] = {}
+        self._titles: dict[str, str] = {}
         self._flushing: asyncio.Lock = asyncio.Lock()
         self.last_error: tuple[str, str] | None = None
         self.stats = {"sent": 0, "received": 0, "unsent": 0, "ignored_blocked": 0, "unreadable": 0}
@@ -192,6 +197,7 @@ class ChatService:
             conversation.tell("reset", messages=[], has_older=False)
         self._conversations.clear()
         self._unread.clear()
+        self._titles.clear()
         self._to_deliver.clear()
         self._typing_sent.clear()
         for _, waiter in self._waiters:
@@ -238,12 +244,20 @@ class ChatService:
     # ------------------------------------------------------------------ names
     def title(self, conversation: str) -> str:
         """The contact's name, or a short id for someone not (or no longer) in the list."""
-        try:
-            if self.contacts.is_contact(conversation):
-                return str(self.contacts.get(conversation)["name"])
-        except ChatKernelError:
-            pass
-        return f"{conversation[:8]}… (not a contact)"
+        title = self._titles.get(conversation)
+        if title is None:
+            title = f"{conversation[:8]}… (not a contact)"
+            try:
+                if self.contacts.is_contact(conversation):
+                    title = str(self.contacts.get(conversation)["name"])
+            except ChatKernelError:
+                return title  # the list is loading: not remembered
+            self._titles[conversation] = title
+        return title
+
+    def contacts_changed(self) -> None:
+        """A contact was added, renamed, removed or (un)blocked: names are read again."""
+        self._titles.clear()
 
     def _me(self) -> str:
         return self.identity.display_name or "You"
@@ -263,7 +277,7 @@ class ChatService:
                 "sent_at": int(created_at), "status": status, "edited": False, "deleted": False,
                 "reply_to": reply_to, "seq": None, "reason": reason}
 
-    async def _quote(self, peer: str, message: dict[str, Any], known: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    async def _quote(self, peer: str, message: dict[str, Any], known: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         """``reply_to`` as ``{id, author, preview}`` (the id alone in the row)."""
         target_id = message["reply_to"]
         if not isinstance(target_id, str):
@@ -279,9 +293,9 @@ class ChatService:
 
     async def _quoted(self, peer: str, messages: list[dict[str, Any]],
                       window: Conversation | None = None) -> list[dict[str, Any]]:
-        known = {m["id"]: m for m in messages}
+        known: Mapping[str, dict[str, Any]] = {m["id"]: m for m in messages}
         if window is not None:
-            known = {**window.by_id, **known}
+            known = ChainMap(known, window.by_id)  # no copy of a 10,000-message window
         return [await self._quote(peer, m, known) if isinstance(m["reply_to"], str) else m for m in messages]
 
     async def _unsent(self, peer: str) -> list[dict[str, Any]]:

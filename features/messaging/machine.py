@@ -31,8 +31,8 @@ class MessagingMachine(Machine):
     PERSISTENCE_OPENED = locked.to(ready, cond="service_ready") | locked.to(None) | ready.to(None)
     IDENTITY_LOADED = locked.to(ready, cond="service_ready") | locked.to(None) | ready.to(None)
     IDENTITY_CREATED = locked.to(ready, cond="service_ready") | locked.to(None) | ready.to(None)
-    PERSISTENCE_LOCKED = ready.to(locked) | locked.to(None)
-    IDENTITY_FORGOTTEN = ready.to(locked) | locked.to(None)
+    PERSISTENCE_LOCKED = ready.to(locked, on="forget") | locked.to(None, on="forget")
+    IDENTITY_FORGOTTEN = ready.to(locked, on="forget") | locked.to(None, on="forget")
     RELAY_MESSAGE_RECEIVED = (locked.to(ready, cond="service_ready", on="receive") | locked.to(None, on="receive")
                         | ready.to(None, on="receive"))
     RELAY_MESSAGE_SENT = ready.to(None, on="sent") | locked.to(None)
@@ -46,6 +46,9 @@ class MessagingMachine(Machine):
         self.service = service
         self.last_outcome: str | None = None
         super().__init__(**kw)
+
+    def forget(self, **_: Any) -> None:
+        self.service.forget()
 
     def service_ready(self, **_: Any) -> bool:
         return self.service.ready

@@ -47,6 +47,7 @@ _INSERT = f"INSERT INTO messaging_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?
 _READ = "rowid, " + _COLUMNS + ", edited_at, deleted"
 _NAMES = ["seq", *(c.strip() for c in _COLUMNS.split(",")), "edited_at", "deleted"]
 #: what a receipt may move one of ours from (never back: a late "delivered" after "read" is void)
+_HANDOVER_MAX = 256
 _RECEIPT_FROM = {"delivered": ("queued", "sent"), "read": ("queued", "sent", "delivered")}
 
 
@@ -74,6 +75,7 @@ class MessagingService:
         self.log = logger or logging.getLogger("chatkernel.features.messaging")
         self.listener: Listener | None = None
         self._peer_locks: dict[str, asyncio.Lock] = {}
+        self._just_received: dict[tuple[str, str], dict[str, Any]] = {}  # see message()
         self._upload_lock = asyncio.Lock()
         self.stats = {"sent": 0, "received": 0, "unreadable": 0, "relay_prekeys": None}
         self.last_upload_error: str | None = None
@@ -182,6 +184,8 @@ class MessagingService:
         rows = await self.db.fetchall("SELECT id FROM messaging_messages WHERE peer = ? AND direction = 'in' "
                                       "AND status = 'received' AND rowid <= ? ORDER BY rowid", (peer, limit))
         ids = [row[0] for row in rows]
+        for message_id in ids:  # no longer as it was received
+            self._just_received.pop((peer, message_id), None)
         if not ids:
             return []
         for start in range(0, len(ids), _wire.MAX_REFS):
@@ -369,6 +373,8 @@ class MessagingService:
                 return
             outcome["content"] = content
             outcome["changed"] = await self._apply(tx, sender, content, relay_id)
+            if content.kind == "text" and outcome["changed"]:
+                outcome["seq"] = outcome["changed"]
 
         try:
             await self.crypto.decrypt(sender, envelope, on_commit=on_commit)
@@ -389,6 +395,7 @@ class MessagingService:
             return "already stored"  # the same message id from this peer under another relay id, or void
         if content.kind == "text":
             self.stats["received"] += 1
+            self._hand_over(sender, content, relay_id, outcome["seq"])
             self._say(ev.SECURE_MESSAGE_RECEIVED, {"peer": sender, "id": content.id, "kind": content.kind,
                                                    "sent_at": content.sent_at})
         elif content.kind in ("delivered", "read"):
@@ -396,20 +403,37 @@ class MessagingService:
         elif content.kind == "typing":
             self._say(ev.PEER_TYPING, {"peer": sender})
         else:
+            self._just_received.pop((sender, str(content.ref)), None)
             self._say(ev.SECURE_MESSAGE_CHANGED, {"peer": sender, "id": str(content.ref),
                                                   "change": "edited" if content.kind == "edit" else "deleted"})
         self._notify("STATS")
         return "stored"
+
+    def forget(self) -> None:
+        """Log-out or lock: no message stays in memory."""
+        self._just_received.clear()
+
+    def _hand_over(self, sender: str, content: Content, relay_id: str, stored: tuple[Any, ...]) -> None:
+        """Keep the row just committed for the first :meth:`message` call about it (bounded;
+        dropped when the row changes: read, edited, deleted, or at log-out)."""
+        seq, stored_at = stored
+        self._just_received[(sender, content.id)] = {
+            "seq": int(seq), "peer": sender, "direction": "in", "id": content.id, "kind": "text",
+            "body": content.body, "sent_at": content.sent_at, "stored_at": int(stored_at), "status": "received",
+            "relay_id": relay_id, "reply_to": content.ref, "edited_at": None, "deleted": False}
+        while len(self._just_received) > _HANDOVER_MAX:
+            self._just_received.pop(next(iter(self._just_received)))
 
     @staticmethod
     async def _apply(tx: Any, sender: str, content: Content, relay_id: str) -> Any:
         """Store or apply what ``sender`` sealed, in the receiving transaction; what changed (a
         false value: nothing, the message or its target was handled already or is not theirs)."""
         if content.kind == "text":
-            return await tx.execute(
-                _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+            row = await tx.fetchone(
+                _INSERT.replace("INSERT", "INSERT OR IGNORE", 1) + " RETURNING rowid, stored_at",
                 (sender, "in", content.id, "text", content.body, content.sent_at, _ms(), "received", relay_id,
                  content.ref))
+            return row  # (seq, stored_at), or None: stored already
         if content.kind == "edit":
             return await tx.execute("UPDATE messaging_messages SET body = ?, edited_at = ? WHERE peer = ? "
                                     "AND direction = 'in' AND id = ? AND deleted = 0",
@@ -499,12 +523,19 @@ class MessagingService:
         return [self._row(row) for row in reversed(rows)]
 
     async def message(self, peer: str, message_id: str, *, direction: str | None = None) -> dict[str, Any] | None:
-        """One message with ``peer`` by id (theirs first, if both sides used the id), or None."""
+        """One message with ``peer`` by id (theirs first, if both sides used the id), or None.
+        The first read of a message just received is answered from memory (the row as it was
+        committed, handed over once), saving the reader a trip to the database."""
         self._require_ready()
-        rows = await self.db.fetchall(f"SELECT {_READ} FROM messaging_messages WHERE peer = ? AND id = ? "
-                                      "ORDER BY direction", (peer, message_id))
-        found = [self._row(row) for row in rows if direction in (None, row[2])]
-        return found[0] if found else None
+        if direction in (None, "in"):
+            handed = self._just_received.pop((peer, message_id), None)
+            if handed is not None:
+                return handed
+        directions = ("in", "out") if direction is None else (direction,)
+        rows = await self.db.fetchall(
+            f"SELECT {_READ} FROM messaging_messages WHERE peer = ? AND direction IN ({','.join('?' * len(directions))}) "
+            "AND id = ? ORDER BY direction", (peer, *directions, message_id))  # the primary key, not a scan
+        return self._row(rows[0]) if rows else None
 
     async def search(self, peer: str, text: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """Messages with ``peer`` whose text holds ``text`` (case-insensitive for ASCII), newest

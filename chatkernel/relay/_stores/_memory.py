@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -44,13 +45,18 @@ class _Expiring(NamedTuple):
 
 
 class MemoryStore(MailboxStore):
-    """Everything in dicts; ids come from one counter, so they grow across all mailboxes."""
+    """Everything in dicts; ids come from one counter, so they grow across all mailboxes.
+
+    The counter starts at the clock in microseconds: a relay that restarts (and so forgets its
+    mailboxes) hands out ids above every id it handed out before, so a client's cursor from
+    before the restart is behind the new messages, never on one of them (a counter from 0 gave
+    the first new message the id a client had already acknowledged: it was skipped)."""
 
     backend = "memory"
 
     def __init__(self) -> None:
         super().__init__()
-        self._counter = 0
+        self._counter = time.time_ns() // 1_000
         self._boxes: dict[str, deque[StoredEvent]] = {}
         self._last: dict[str, int] = {}
         self._dedup: dict[tuple[str, str], _Dedup] = {}

@@ -132,7 +132,8 @@ async def test_a_message_refused_by_the_secure_core_is_failed_with_why_and_retry
 
 async def test_the_relay_going_away_mid_conversation_loses_nothing(people, relay):
     """The relay stops (its memory store with it) and comes back on the same port: what Alice
-    wrote meanwhile waits, sealed, in her outbox, and arrives once both reconnected."""
+    wrote meanwhile waits, sealed, in her outbox, and arrives once both reconnected (and is not
+    taken for one Bob acknowledged before: the restarted relay's ids start above the old ones)."""
     from chatkernel.relay import EmbeddedRelay
 
     alice, bob = await people("Alice", "Bob")

@@ -1,12 +1,13 @@
-"""Relay ids are a relay's own: a memory relay that restarts numbers its messages from 1 again,
-and another relay has its own numbers. A message whose relay id was seen before, from another
-relay or before the restart, is a new message and must not be taken for a redelivery."""
+"""Relay ids are a relay's own: a relay that restarts may number its messages from 1 again (ours
+start from the clock, but a client cannot count on that), and another relay has its own numbers.
+A message whose relay id was seen before, from another relay or before the restart, is a new
+message and must not be taken for a redelivery."""
 
 from __future__ import annotations
 
 import pytest
 
-from chatkernel.relay import EmbeddedRelay
+from chatkernel.relay import EmbeddedRelay, MemoryStore
 
 pytestmark = pytest.mark.anyio
 
@@ -16,8 +17,15 @@ async def _both_connected(*people):
         await person.wait_for(lambda p=person: p.app.actors["signaling"].state == ["connected"])
 
 
-async def test_a_memory_relay_that_started_over_loses_no_message(people):
-    relay = await EmbeddedRelay.start()
+def _numbering_from_one() -> MemoryStore:
+    """A store that numbers from 1 after each start, as a relay without our clock-based ids does."""
+    store = MemoryStore()
+    store._counter = 0
+    return store
+
+
+async def test_a_relay_that_started_over_from_one_loses_no_message(people):
+    relay = await EmbeddedRelay.start(_numbering_from_one())
     port = relay.port
     try:
         alice, bob = await people("Alice", "Bob", url=relay.url)
@@ -26,7 +34,7 @@ async def test_a_memory_relay_that_started_over_loses_no_message(people):
         await bob.wait_for(lambda: len(bob.of("SECURE_MESSAGE_RECEIVED")) == 3)
         seen = {m["relay_id"] for m in bob.of("RELAY_MESSAGE_RECEIVED")}
         await relay.stop()
-        relay = await EmbeddedRelay.start(port=port)  # empty, its ids from 1 again
+        relay = await EmbeddedRelay.start(_numbering_from_one(), port=port)  # empty, its ids from 1 again
         await _both_connected(alice, bob)
         for n in range(3):
             await alice.messaging.send(bob.user_id, f"after {n}")
