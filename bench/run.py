@@ -33,10 +33,12 @@ BENCHMARKS: dict[str, str] = {
     "relay": "bench_relay",
     "client": "bench_relay_client",
     "messaging": "bench_messaging",
+    "chat": "bench_chat",
     "limits": "bench_relay_limits",
     "workers": "bench_relay_workers",
     "identity": "bench_identity",
     "auth": "bench_auth",
+    "view": "bench_conversation_view",
 }
 
 

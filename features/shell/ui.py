@@ -66,8 +66,6 @@ def _theme_css() -> str:
         body = ";".join(f"{k}:{v}" for k, v in values.items())
         rules.append(f".chatkernel-shell.ck-theme-{name}{{{body};background:var(--jp-layout-color0);"
                      f"color:var(--jp-ui-font-color1)}}")
-        muted = "rgba(0,0,0,0.66)" if name == "light" else "rgba(255,255,255,0.7)"  # as conversation.css
-        rules.append(f".chatkernel-shell.ck-theme-{name} .ck-conv{{--ck-conv-muted:{muted}}}")
     return "<style>" + "".join(rules) + "</style>"
 
 
@@ -167,6 +165,14 @@ class AppWindow(FeatureView):
 
     def refresh(self) -> None:
         service = self.service
+        if self.actor.status == "stopped":  # the app was shut down: nothing here works any more
+            self.header.value = (f"<div style='color:{_MUTED};font-family:var(--jp-ui-font-family)'>"
+                                 "<b style='color:" + _TEXT + "'>chatkernel</b> this app was shut down; "
+                                 "boot it again (re-run its cell) to chat</div>")
+            self.nav.layout.display = "none"
+            self.problem.value = ""
+            self.body.children = ()
+            return
         theme = getattr(service.config, "theme", "auto")
         for name in _THEMES:
             (self.add_class if theme == name else self.remove_class)(f"ck-theme-{name}")

@@ -77,6 +77,8 @@ async def test_the_window_follows_sign_in_routes_and_the_connection(identities, 
         await _until(lambda: shell.route == "login")
         await app.settle()
         assert window.nav.layout.display == "none" and "signed out" in window.header.value
+        await app.shutdown()
+        assert "this app was shut down" in window.header.value and window.body.children == ()
     finally:
         await app.shutdown()
 
