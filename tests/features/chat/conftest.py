@@ -82,14 +82,14 @@ async def people(identities, relay):
     contacts; ``people.restart(p)`` the same profile in a new app (a restarted kernel)."""
     made: list[Person] = []
 
-    async def boot(**settings: Any) -> Person:
+    async def boot(extra: tuple[Any, ...] = (), **settings: Any) -> Person:
         events: list[Event] = []
         recorder = Feature(id="recorder", name="Recorder", subscribed_events=WATCHED,
                            on_mount=lambda ctx: MountResult(handler=events.append))
         signaling = {"url": relay.url, **FAST, **settings.pop("signaling", {})}
         app = await bootstrap([*identities.features, features.crypto.feature, features.signaling.feature,
                                features.messaging.feature, features.contacts.feature, features.chat.feature,
-                               recorder], settings=identities.settings(signaling=signaling, **settings))
+                               *extra, recorder], settings=identities.settings(signaling=signaling, **settings))
         person = Person(app, events)
         made.append(person)
         return person
