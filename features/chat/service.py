@@ -506,7 +506,8 @@ class ChatService:
         text = self._text(text)
         if reply_to is not None:
             reply_to = self._message_id(reply_to, "reply_to")
-            if await self._find(peer, reply_to) is None and reply_to not in self._window(peer).by_id:
+            shown = self._conversations.get(peer)
+            if (shown is None or reply_to not in shown.by_id) and await self._find(peer, reply_to) is None:
                 raise UnknownMessageError(peer, reply_to)
         message_id = uuid.uuid4().hex
         message = {"id": message_id, "conversation": peer, "direction": "out", "author": self._me(), "text": text,
