@@ -273,12 +273,16 @@ def test_rate_limits_count_once_across_workers(relay_process: Any, shared_store:
     proc, workers = start(relay_process, shared_store, "--rate-per-address", "0.001",
                           "--burst-per-address", str(burst))
     statuses, served_by = [], set()
-    for _ in range(2 * burst + 2):  # each on a new connection, so both workers charge the address
+    # Each on a new connection, so both workers charge the address. Which worker accepts a
+    # connection is the kernel's choice: go on (at most 200) until both took part.
+    for _ in range(200):
         conn = Conn(proc.port, workers)
         statuses.append(conn.post("/connect", {})[0])  # charged before the body is even read
         served_by.add(conn.pid)
         conn.close()
-    assert served_by == set(workers)
+        if len(statuses) >= 2 * burst + 2 and served_by == set(workers):
+            break
+    assert served_by == set(workers), f"one worker took all {len(statuses)} connections"
     assert statuses[:burst] == [422] * burst and set(statuses[burst:]) == {429}, statuses
     assert proc.stop() == 0
 
