@@ -54,6 +54,7 @@ Watcher = Callable[[str, dict[str, Any]], None]
 _WAIT_FOR_CONNECTION = frozenset({"OfflineError", "NotConnectedError", "RelayTransportError"})
 _ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 _PREVIEW_CHARS = 140
+_UNSENT_COLUMNS = "id, body, reply_to, created_at, status, reason"  # as _from_unsent reads them
 #: What a window says when messaging dropped a message (its reason: features/messaging).
 _UNREADABLE = {
     "authentication": "A message from {name} was altered on the way and was dropped (it failed authentication).",
@@ -299,8 +300,8 @@ class ChatService:
         return [await self._quote(peer, m, known) if isinstance(m["reply_to"], str) else m for m in messages]
 
     async def _unsent(self, peer: str) -> list[dict[str, Any]]:
-        rows = await self.db.fetchall("SELECT id, body, reply_to, created_at, status, reason FROM chat_unsent "
-                                      "WHERE peer = ? ORDER BY created_at, rowid", (peer,))
+        rows = await self.db.fetchall(f"SELECT {_UNSENT_COLUMNS} FROM chat_unsent WHERE peer = ? "
+                                      "ORDER BY created_at, rowid", (peer,))
         return [self._from_unsent(peer, row) for row in rows]
 
     # ------------------------------------------------------------------ conversations
@@ -581,11 +582,10 @@ class ChatService:
             return 0
         sent = 0
         async with self._flushing:
-            rows = await self.db.fetchall("SELECT id, peer, body, reply_to, created_at, status, reason FROM "
-                                          "chat_unsent WHERE status = 'queued' ORDER BY created_at, rowid")
-            for message_id, peer, body, reply_to, created_at, status, reason in rows:
-                outcome = await self._send_unsent(peer, self._from_unsent(
-                    peer, (message_id, body, reply_to, created_at, status, reason)))
+            rows = await self.db.fetchall(f"SELECT peer, {_UNSENT_COLUMNS} FROM chat_unsent WHERE status = 'queued' "
+                                          "ORDER BY created_at, rowid")
+            for peer, *fields in rows:
+                outcome = await self._send_unsent(peer, self._from_unsent(peer, tuple(fields)))
                 if outcome == "waits":
                     break
                 sent += outcome == "sent"
@@ -600,11 +600,12 @@ class ChatService:
             if not _is(exc, "AlreadySentError"):  # else: sealed before a crash; only the row is left
                 if _is(exc, *_WAIT_FOR_CONNECTION):
                     return "waits"
+                reason = _reason(exc)
                 await self.db.execute("UPDATE chat_unsent SET status = 'failed', reason = ? WHERE id = ?",
-                                      (_reason(exc), message["id"]))
-                failed = {**message, "status": "failed", "reason": _reason(exc)}
+                                      (reason, message["id"]))
+                failed = {**message, "status": "failed", "reason": reason}
                 self._show((await self._quoted(peer, [failed], self._conversations.get(peer)))[0])
-                self._say(ev.MESSAGE_FAILED, {"conversation": peer, "id": message["id"], "reason": _reason(exc)})
+                self._say(ev.MESSAGE_FAILED, {"conversation": peer, "id": message["id"], "reason": reason})
                 return "failed"
         await self.db.execute("DELETE FROM chat_unsent WHERE id = ?", (message["id"],))
         self.stats["unsent"] = max(0, self.stats["unsent"] - 1)
@@ -664,9 +665,7 @@ class ChatService:
             self._unshow(peer, message_id)
             self._say(ev.MESSAGE_DELETED, {"conversation": peer, "id": message_id})
             return
-        if self.contacts.is_blocked(peer) or not self.contacts.is_contact(peer):
-            raise (ContactBlockedError(peer, self.title(peer)) if self.contacts.is_contact(peer)
-                   else NotAContactError(peer))
+        self._writable(peer)  # the peer's copy changes too: only a contact not blocked
         await self.messaging.delete(peer, message_id)
         await self._changed(peer, message_id, ev.MESSAGE_DELETED)
 

@@ -104,10 +104,7 @@ class MessagingService:
 
     # ------------------------------------------------------------------ sending
     def _check(self, peer: object, body: object, me: str) -> str:
-        if not is_user_id(peer):
-            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
-        if peer == me:
-            raise InvalidMessageError("peer", "is your own user id")
+        peer = self._check_peer(peer, me)
         if not isinstance(body, str):
             raise InvalidMessageError("body", f"must be a str, got {type(body).__name__}")
         if not body.strip():
@@ -119,7 +116,7 @@ class MessagingService:
             body.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidMessageError("body", "holds a lone surrogate (not valid Unicode text)") from None
-        return str(peer)
+        return peer
 
     async def send(self, peer: str, body: str, *, message_id: str | None = None,
                    reply_to: str | None = None) -> str:
@@ -251,12 +248,17 @@ class MessagingService:
             raise InvalidMessageError(field, "is not a message id (docs/protocol.md)")
         return str(value)
 
-    def _check_peer(self, peer: object, me: str) -> str:
+    @staticmethod
+    def _user_id(peer: object) -> str:
         if not is_user_id(peer):
             raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        return str(peer)
+
+    def _check_peer(self, peer: object, me: str) -> str:
+        peer = self._user_id(peer)
         if peer == me:
             raise InvalidMessageError("peer", "is your own user id")
-        return str(peer)
+        return peer
 
     async def _own(self, peer: str, message_id: str) -> str:
         row = await self.db.fetchone("SELECT deleted FROM messaging_messages WHERE peer = ? AND direction = 'out' "
@@ -511,8 +513,7 @@ class MessagingService:
         """The last ``limit`` messages with ``peer`` (before the one whose ``seq`` is ``before``),
         oldest first, in arrival order; ``seq`` is the paging cursor."""
         self._require_ready()
-        if not is_user_id(peer):
-            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        self._user_id(peer)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise InvalidMessageError("limit", "must be an integer from 1 to 10000")
         if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
@@ -541,8 +542,7 @@ class MessagingService:
         """Messages with ``peer`` whose text holds ``text`` (case-insensitive for ASCII), newest
         last; tombstones never match."""
         self._require_ready()
-        if not is_user_id(peer):
-            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        self._user_id(peer)
         if not isinstance(text, str) or not text.strip() or len(text) > 200:
             raise InvalidMessageError("text", "must be 1 to 200 characters to search for")
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
