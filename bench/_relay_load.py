@@ -171,6 +171,29 @@ def _wait_port(proc: subprocess.Popen[Any], port: int, seconds: float, probe: by
     raise RuntimeError(f"nothing answered on port {port} within {seconds:.0f} s: {log.read_text()[-2000:]}")
 
 
+def others_cores(before: tuple[float, float], after: tuple[float, float], wall: float, ours: float) -> float:
+    """Cores that everything else on the machine used meanwhile (other processes, the kernel's
+    own work, and the hypervisor's steal): a run that shares the machine is slower for it."""
+    busy = (after[0] - before[0]) / wall
+    steal = (after[1] - before[1]) / wall
+    return max(0.0, busy - ours) + steal
+
+
+async def go_and_measure(started: list[Any], relay_pid: int, timeout: float) -> dict[str, Any]:
+    """Tell every started worker GO, collect each one's RESULT (``timeout`` each) and measure the
+    run: ``{results, wall, relay_util, utils, others}`` (utils: each worker's share of a core)."""
+    relay_cpu0, machine0, t0 = cpu_seconds(relay_pid), machine_cpu(), time.monotonic()
+    for w in started:
+        w.tell("GO")
+    results = [await w.expect("RESULT", timeout) for w in started]
+    wall = time.monotonic() - t0
+    relay_util = (cpu_seconds(relay_pid) - relay_cpu0) / wall
+    machine1 = machine_cpu()
+    utils = [r["cpu"] / r["wall"] for r in results]
+    return {"results": results, "wall": wall, "relay_util": relay_util, "utils": utils,
+            "others": others_cores(machine0, machine1, wall, sum(utils) + relay_util)}
+
+
 class Managed:
     """A child process (relay or redis-server) with its log file; stopped on exit, even on errors."""
 

@@ -124,15 +124,8 @@ async def _e2e(relay: L.Managed, pairs: int, procs: int, messages: int, seconds:
     args = [{"url": relay.url, "pairs": n, "messages": messages, "seconds": seconds, "seed": i,
              "pace": list(L.SLOW_PACE_S)} for i, n in enumerate(counts)]
     async with _workers("e2e", args, ready_timeout=150) as started:
-        relay_cpu0, machine0, t0 = L.cpu_seconds(relay.pid), L.machine_cpu(), time.monotonic()
-        for w in started:
-            w.tell("GO")
-        results = [await w.expect("RESULT", seconds + 40) for w in started]
-        wall = time.monotonic() - t0
-        relay_util = (L.cpu_seconds(relay.pid) - relay_cpu0) / wall
-        machine1 = L.machine_cpu()
-    utils = [r["cpu"] / r["wall"] for r in results]
-    others = max(0.0, (machine1[0] - machine0[0]) / wall - sum(utils) - relay_util) + (machine1[1] - machine0[1]) / wall
+        run = await L.go_and_measure(started, relay.pid, seconds + 40)
+    results, relay_util, utils, others = (run[k] for k in ("results", "relay_util", "utils", "others"))
     chat = [s for r in results for s in r["chat"]]
     plain = [s for r in results for s in r["messaging"]]
     if not chat or not plain:

@@ -111,16 +111,8 @@ async def _run(kind: str, relay: L.Managed, pairs: int, procs: int, messages: in
         context = _secure_workers(args, ready_timeout=120)
     async with context as entered:
         started = entered[0] if kind == "plain" else entered
-        relay_cpu0, machine0, t0 = L.cpu_seconds(relay.pid), L.machine_cpu(), time.monotonic()
-        for w in started:
-            w.tell("GO")
-        results = [await w.expect("RESULT", seconds + 40) for w in started]
-        wall = time.monotonic() - t0
-        relay_util = (L.cpu_seconds(relay.pid) - relay_cpu0) / wall
-        machine1 = L.machine_cpu()
-    utils = [r["cpu"] / r["wall"] for r in results]
-    # Cores used meanwhile by everything else on the machine (other processes, hypervisor steal).
-    others = max(0.0, (machine1[0] - machine0[0]) / wall - sum(utils) - relay_util) + (machine1[1] - machine0[1]) / wall
+        run = await L.go_and_measure(started, relay.pid, seconds + 40)
+    results, relay_util, utils, others = (run[k] for k in ("results", "relay_util", "utils", "others"))
     samples = [s for r in results for s in r["samples"]]
     if not samples:
         raise RuntimeError(f"{kind}: no message arrived ({sum(r['lost'] for r in results)} lost)")

@@ -95,14 +95,6 @@ def _pct(values: list[float]) -> tuple[float, float]:
     return percentile(values, 50), percentile(values, 99)
 
 
-def _others(before: tuple[float, float], after: tuple[float, float], wall: float, ours: float) -> float:
-    """Cores that everything else on the machine used meanwhile (other processes, the kernel's
-    own work, and the hypervisor's steal): a run that shares the machine is slower for it."""
-    busy = (after[0] - before[0]) / wall
-    steal = (after[1] - before[1]) / wall
-    return max(0.0, busy - ours) + steal
-
-
 def _client_ms_per_msg(r: dict[str, Any]) -> float:
     return sum(r["utils"]) / r["rate"] * 1e3
 
@@ -119,21 +111,15 @@ async def _feature_run(relay: L.Managed, pairs: int, procs: int, messages: int, 
     args = [{"url": relay.url, "pairs": n, "messages": messages, "seconds": seconds, "seed": i,
              "pair_base": sum(counts[:i]), "pace": list(pace)} for i, n in enumerate(counts)]
     async with L.workers("latency", args, ready_timeout=60) as (started, _ready):
-        relay_cpu0, machine0, t0 = L.cpu_seconds(relay.pid), L.machine_cpu(), time.monotonic()
-        for w in started:
-            w.tell("GO")
-        results = [await w.expect("RESULT", seconds + 30) for w in started]
-        wall = time.monotonic() - t0
-        relay_util = (L.cpu_seconds(relay.pid) - relay_cpu0) / wall
-        machine1 = L.machine_cpu()
+        run = await L.go_and_measure(started, relay.pid, seconds + 30)
+    results, utils, relay_util = run["results"], run["utils"], run["relay_util"]
     samples = [s for r in results for s in r["samples"]]
     if not samples:
         raise RuntimeError(f"no message arrived ({sum(r['lost'] for r in results)} lost)")
     p50, p99 = _pct(samples)
-    utils = [r["cpu"] / r["wall"] for r in results]
     return {"pairs": pairs, "procs": procs, "pace": pace, "n": len(samples), "lost": sum(r["lost"] for r in results),
             "p50": p50, "p99": p99, "max": max(samples), "utils": utils, "relay_util": relay_util,
-            "others": _others(machine0, machine1, wall, sum(utils) + relay_util),
+            "others": run["others"],
             "rate": len(samples) / max(r["wall"] for r in results)}
 
 
@@ -158,7 +144,7 @@ async def _raw_paced(relay: L.Managed, pairs: int, messages: int, seconds: float
     relay_util = (sum(relay1) - sum(relay0)) / seconds
     util = result["cpu"] / result["wall"]
     return {"n": result["received"], "p50": p50, "p99": p99, "util": util, "relay_util": relay_util,
-            "others": _others(machine0, machine1, seconds, util + relay_util),
+            "others": L.others_cores(machine0, machine1, seconds, util + relay_util),
             "nodes": [(b - a) / seconds for a, b in zip(relay0, relay1)], "rate": result["received"] / result["wall"],
             "lost": result["undelivered"]}
 
@@ -275,7 +261,7 @@ async def _load_run(send: L.Managed, poll: L.Managed, seconds: float, warmup: fl
     ours = (sum(b[0] + b[1] - a[0] - a[1] for a, b in zip(cpu0, cpu1)) + redis1 - redis0
             + sum(r["cpu"] for r in results)) / seconds
     return {
-        "others": _others(machine0, machine1, seconds, ours),
+        "others": L.others_cores(machine0, machine1, seconds, ours),
         "msg_s": sum(r["received"] for r in results) / seconds,
         "send_s": sum(r["sent"] for r in results) / seconds,
         "relay_user": [(b[0] - a[0]) / seconds for a, b in zip(cpu0, cpu1)],
