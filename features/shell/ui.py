@@ -86,9 +86,9 @@ class AppWindow(FeatureView):
         self._views: dict[str, widgets.Widget] = {}
         self._drawing = False
         top: list[widgets.Widget] = [widgets.HTML(_theme_css()), self.header, self.nav, self.problem]
-        center = self._make("notifications", "NotificationCenter")
-        if center is not None:
-            top.append(center)
+        self.center = self._make("notifications", "NotificationCenter")
+        if self.center is not None:
+            top.append(self.center)
         super().__init__(children=[*top, self.body], **kwargs)
         self.add_class("chatkernel-shell")
         self.layout = widgets.Layout(padding="6px", width="100%")
@@ -172,6 +172,8 @@ class AppWindow(FeatureView):
             self.nav.layout.display = "none"
             self.problem.value = ""
             self.body.children = ()
+            if self.center is not None:
+                self.center.layout.display = "none"
             return
         theme = getattr(service.config, "theme", "auto")
         for name in _THEMES:

@@ -79,6 +79,7 @@ async def test_the_window_follows_sign_in_routes_and_the_connection(identities, 
         assert window.nav.layout.display == "none" and "signed out" in window.header.value
         await app.shutdown()
         assert "this app was shut down" in window.header.value and window.body.children == ()
+        assert window.center.layout.display == "none"
     finally:
         await app.shutdown()
 
