@@ -69,6 +69,7 @@ function render({model, el}) {
   let unreadFrom = null;
   let loadingOlder = false;
   let stick = true;             // follow the bottom when messages arrive
+  let pinnedTop = 0;            // scrollTop when the list was last at the bottom
   let initialScroll = null;     // applied once the list has a size: "bottom" or {id}
   let scheduled = 0;
   let width = 0;
@@ -197,8 +198,26 @@ function render({model, el}) {
     return list.scrollTop + list.clientHeight >= list.scrollHeight - STICK_SLACK;
   }
 
+  function pinBottom() {
+    list.scrollTop = list.scrollHeight;
+    pinnedTop = list.scrollTop;
+  }
+
+  // A scroll event comes a frame after the scroll: a message arriving in between must not pull
+  // back to the bottom a reader who has just scrolled up. Only a user moves scrollTop up from
+  // where it was pinned; a viewport that shrank leaves it there.
+  function follow() {
+    stick = true;
+    pinnedTop = list.scrollTop;
+  }
+
+  function following() {
+    if (stick && list.scrollTop < pinnedTop - 1 && !atBottom()) stick = false;
+    return stick;
+  }
+
   function captureAnchor() {
-    if (stick || !msgs.length) return {bottom: true};
+    if (following() || !msgs.length) return {bottom: true};
     layout();
     const i = Math.min(indexAt(list.scrollTop), msgs.length - 1);
     return {id: msgs[i].id, delta: list.scrollTop - offsets[i]};
@@ -206,7 +225,7 @@ function render({model, el}) {
 
   function restoreAnchor(anchor) {
     layout();
-    if (anchor.bottom) { list.scrollTop = list.scrollHeight; return; }
+    if (anchor.bottom) { pinBottom(); return; }
     const i = index.get(anchor.id);
     if (i !== undefined) list.scrollTop = offsets[i] + anchor.delta;
   }
@@ -268,7 +287,7 @@ function render({model, el}) {
       layout();
       target = initialScroll.id !== undefined ? initialScroll.id : null;
       initialScroll = null;
-      if (target === null || !index.has(target)) { target = null; stick = true; list.scrollTop = list.scrollHeight; }
+      if (target === null || !index.has(target)) { target = null; stick = true; pinBottom(); }
     }
     // Opened at the unread divider: pin that row to the top while the rows around it are measured.
     for (let round = 0; round < (target === null ? 1 : 3); round++) {
@@ -276,6 +295,7 @@ function render({model, el}) {
         layout();
         list.scrollTop = Math.max(0, offsets[index.get(target)] - 8);
         stick = atBottom();
+        if (stick) pinnedTop = list.scrollTop;
       }
       for (let pass = 0; pass < 4; pass++) {
         const anchor = captureAnchor();
@@ -284,7 +304,7 @@ function render({model, el}) {
         restoreAnchor(anchor);
       }
     }
-    if (stick && !atBottom()) list.scrollTop = list.scrollHeight;
+    if (following() && !atBottom()) pinBottom();
     if (focusAfterPaint) {
       const row = rows.get(focusAfterPaint.id);
       if (row) {
@@ -310,10 +330,10 @@ function render({model, el}) {
   }
 
   function scrollToBottom() {
-    stick = true;
+    follow();
     newBelow.hidden = true;
     layout();
-    list.scrollTop = list.scrollHeight;
+    pinBottom();
     schedule();
   }
 
@@ -566,7 +586,7 @@ function render({model, el}) {
       model.send({type: "send", text, reply_to: replyTo ? replyTo.id : null});
       replyTo = null;
       input.value = "";
-      stick = true;
+      follow();
     }
     renderBanner();
     grow();
@@ -614,7 +634,7 @@ function render({model, el}) {
   // -- list events ------------------------------------------------------------------------
   list.addEventListener("scroll", () => {
     stick = atBottom();
-    if (stick) newBelow.hidden = true;
+    if (stick) { pinnedTop = list.scrollTop; newBelow.hidden = true; }
     schedule();
   }, {passive: true});
   list.addEventListener("keydown", (ev) => {
@@ -668,7 +688,7 @@ function render({model, el}) {
       else {
         apply();
         dirty = true;
-        stick = true;
+        follow();
         newBelow.hidden = true;
         readId = null;
         initialScroll = unreadFrom ? {id: unreadFrom} : "bottom";
@@ -697,7 +717,8 @@ function render({model, el}) {
           if (m.deleted && editing === m.id) cancelEdit(false);
         });
       } else {
-        if (m.direction === "out" && m.status === "queued") stick = true; // what you just sent
+        if (m.direction === "out" && m.status === "queued") follow(); // what you just sent
+        else following();
         mutate(() => {
           msgs.push(m);
           index.set(m.id, msgs.length - 1);

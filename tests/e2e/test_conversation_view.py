@@ -88,6 +88,11 @@ _JS_EXECUTE = """async (code) => {
   return out;
 }"""
 
+_JS_SCROLL_THEN_EXECUTE = """async ([top, code]) => {
+  document.querySelector('.ck-conv-list').scrollTop = top;
+  return await (""" + _JS_EXECUTE + """)(code);
+}"""
+
 _JS_LIST = """() => {
   const list = document.querySelector('.ck-conv-list');
   if (!list) return null;
@@ -274,12 +279,17 @@ def test_conversation_view_in_jupyterlab(lab_server: Any, lab_page: Any) -> None
         lab._poll(page, _JS_LIST, lambda s: last in s["ids"], lab.RENDER_SETTLE_TIMEOUT, "the bottom again")
 
         # Away from the bottom, a new message shows "New messages"; it scrolls down. Typing, errors.
-        page.evaluate("() => { const l = document.querySelector('.ck-conv-list'); l.scrollTop = 3000; }")
-        lab._poll(page, _JS_LIST, lambda s: last not in s["ids"], lab.RENDER_SETTLE_TIMEOUT, "the middle")
-        _execute(page, "view.upsert(message(2000, direction='in', author='Bob', sent_at=int(time.time() * 1000)))\n"
-                       "view.set_typing(True)\nview.error = 'The relay refused the message'")
+        # The scroll and the message are sent together: the message may land before the browser
+        # delivers the scroll event (a red CI run once), and must neither pull the reader back down
+        # nor forget to say that something arrived.
+        out = page.evaluate(_JS_SCROLL_THEN_EXECUTE, [3000, (
+            "view.upsert(message(2000, direction='in', author='Bob', sent_at=int(time.time() * 1000)))\n"
+            "view.set_typing(True)\nview.error = 'The relay refused the message'")])
+        assert not out.startswith("ERROR"), out
         new_below = page.locator(".ck-conv-newbelow")
         new_below.wait_for(state="visible")
+        middle = page.evaluate(_JS_LIST)
+        assert last not in middle["ids"] and "m2000" not in middle["ids"], middle
         assert page.locator(".ck-conv-typing").text_content() == "Bob is typing\u2026"
         assert page.locator(".ck-conv-error-text").text_content() == "The relay refused the message"
         assert page.evaluate(_JS_ERROR_COLOUR) is True
