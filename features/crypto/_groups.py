@@ -8,8 +8,9 @@ inside ``opening``, which binds the member to the session that decrypted it).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from chatkernel.relay import protocol
@@ -52,40 +53,54 @@ class GroupsMixin:
                          "updated_at = excluded.updated_at",
                          (group_id, session.to_bytes(), json.dumps(sorted(set(members))), self._now()))
 
-    async def create_group(self, group_id: str, members: list[str]) -> bytes:
+    @contextlib.asynccontextmanager
+    async def _within(self, tx: TransactionAPI | None) -> AsyncIterator[TransactionAPI]:
+        """The caller's transaction (so a group step commits with the caller's rows), or our own."""
+        if tx is not None:
+            yield tx
+            return
+        async with self.db.transaction() as own:
+            yield own
+
+    async def create_group(self, group_id: str, members: list[str], *, tx: TransactionAPI | None = None) -> bytes:
         """A new group with our fresh sender key; returns our distribution, which is secret:
-        send it to each member only inside the pairwise session (``encrypt(member, ...)``)."""
+        send it to each member only inside the pairwise session (``encrypt(member, ...)``).
+        With ``tx``, the group is written in the caller's transaction."""
         self._require_ready()
         check_group(group_id)
         for m in members:
             check_peer(m)
-        async with self.db.transaction() as tx:
-            if await self._group(tx, group_id) is not None:
+        async with self._within(tx) as within:
+            if await self._group(within, group_id) is not None:
                 raise GroupError(group_id, "already exists")
             session = GroupSession(group_id.encode("utf-8"), max_skip=self.config.max_skip,
                                    max_skipped_keys=self.config.max_skipped_keys)
-            await self._save_group(tx, group_id, session, list(members))
-        await self.refresh_counts()
+            await self._save_group(within, group_id, session, list(members))
+        if tx is None:
+            await self.refresh_counts()
         return session.distribution()
 
-    async def group_distribution(self, group_id: str) -> bytes:
+    async def group_distribution(self, group_id: str, *, tx: TransactionAPI | None = None) -> bytes:
         """Our current distribution for ``group_id`` (for a member added later); secret, as above."""
         self._require_ready()
-        async with self.db.transaction() as tx:
-            found = await self._group(tx, group_id)
+        async with self._within(tx) as within:
+            found = await self._group(within, group_id)
         if found is None:
             raise GroupError(group_id, "unknown group")
         return found[0].distribution()
 
-    async def accept_distribution(self, group_id: str, member: str, distribution: bytes) -> None:
+    async def accept_distribution(self, group_id: str, member: str, distribution: bytes, *,
+                                  tx: TransactionAPI | None = None) -> None:
         """Remember ``member``'s sender key; pass only what ``member``'s pairwise session
         decrypted (or use ``opened.accept_distribution(group_id)`` inside ``opening``, which
         binds the member to that session). A group not seen before is created, with our own
-        fresh sender key."""
+        fresh sender key. With ``tx`` (the transaction that decrypted it), it commits with the
+        ratchet step that opened it."""
         self._require_ready()
-        async with self.db.transaction() as tx:
-            await self._accept_distribution(tx, group_id, member, distribution)
-        await self.refresh_counts()
+        async with self._within(tx) as within:
+            await self._accept_distribution(within, group_id, member, distribution)
+        if tx is None:
+            await self.refresh_counts()
 
     async def _accept_distribution(self, tx: TransactionAPI, group_id: str, member: str, distribution: bytes) -> None:
         check_group(group_id)
@@ -130,18 +145,19 @@ class GroupsMixin:
                 await on_commit(tx, plaintext)
         return plaintext
 
-    async def remove_member(self, group_id: str, member: str) -> bytes:
+    async def remove_member(self, group_id: str, member: str, *, tx: TransactionAPI | None = None) -> bytes:
         """Forget ``member``'s sender keys and rotate ours; returns the new distribution, to send
         to the remaining members only (inside their pairwise sessions)."""
         self._require_ready()
-        async with self.db.transaction() as tx:
-            found = await self._group(tx, group_id)
+        async with self._within(tx) as within:
+            found = await self._group(within, group_id)
             if found is None:
                 raise GroupError(group_id, "unknown group")
             session, members = found
             distribution = session.remove_member(member)
-            await self._save_group(tx, group_id, session, [m for m in members if m != member])
-        await self.refresh_counts()
+            await self._save_group(within, group_id, session, [m for m in members if m != member])
+        if tx is None:
+            await self.refresh_counts()
         return distribution
 
 

@@ -2,9 +2,11 @@
 
     MessagingError(ChatKernelError)
     ├── AlreadySentError      a send under an id already sent (a retry after a restart): nothing written
+    ├── GroupPermissionError  not ours to do in this group: not its admin, or no longer in it (group, reason)
     ├── InvalidMessageError   a send was refused before anything was written (field, reason)
     ├── NotReadyError         the profile database is closed or no identity is loaded
     ├── OfflineError          a first message (no session yet) needs the relay, and it is not connected
+    ├── UnknownGroupError     no group with that id here (group)
     ├── UnknownMessageError   no message with that id in this conversation (peer, message_id)
     └── WireFormatError       a payload from the relay, or a decrypted content, is not ours (reason)
 
@@ -16,8 +18,8 @@ from __future__ import annotations
 
 from chatkernel import ChatKernelError
 
-__all__ = ["AlreadySentError", "InvalidMessageError", "MessagingError", "NotReadyError", "OfflineError",
-           "UnknownMessageError", "WireFormatError"]
+__all__ = ["AlreadySentError", "GroupPermissionError", "InvalidMessageError", "MessagingError", "NotReadyError",
+           "OfflineError", "UnknownGroupError", "UnknownMessageError", "WireFormatError"]
 
 
 class MessagingError(ChatKernelError):
@@ -46,6 +48,21 @@ class UnknownMessageError(MessagingError):
         self.peer = peer
         self.message_id = message_id
         super().__init__(f"no message {message_id} in the conversation with {peer}")
+
+
+class UnknownGroupError(MessagingError):
+    def __init__(self, group: str):
+        self.group = group
+        super().__init__(f"no group {group} here")
+
+
+class GroupPermissionError(MessagingError):
+    """Refused before anything was written: only the admin changes a group, only a member speaks."""
+
+    def __init__(self, group: str, reason: str):
+        self.group = group
+        self.reason = reason
+        super().__init__(f"not allowed in group {group}: {reason}")
 
 
 class OfflineError(MessagingError):

@@ -1,5 +1,8 @@
 """The messaging feature's communication contract: what it says and hears.
 
+A group's conversation id (``group:<32 hex>``) is the ``peer`` of its messages' events; the
+author (who wrote it) is ``author``.
+
 Payloads carry ids, user ids and reasons, never a body or a key: the body is read from the
 profile database (``MessagingService.history``), where it was stored in the transaction that
 committed the ratchet step.
@@ -21,6 +24,7 @@ from chatkernel import EventSpec
 
 __all__ = [
     "EMITTED",
+    "GROUP_CHANGED",
     "PEER_TYPING",
     "PREKEYS_PUBLISHED",
     "RECEIPT_RECEIVED",
@@ -34,7 +38,7 @@ __all__ = [
 
 SECURE_MESSAGE_RECEIVED = EventSpec(
     "SECURE_MESSAGE_RECEIVED", "HIGH", "a text message was decrypted and stored (read it with history())",
-    {"peer": str, "id": str, "kind": str, "sent_at": int})
+    {"peer": str, "id": str, "kind": str, "sent_at": int, "author": str})
 SECURE_MESSAGE_SENT = EventSpec(
     "SECURE_MESSAGE_SENT", "MEDIUM", "the relay accepted one of our sealed messages",
     {"peer": str, "id": str})
@@ -47,8 +51,11 @@ SECURE_MESSAGE_CHANGED = EventSpec(
 RECEIPT_RECEIVED = EventSpec(
     "RECEIPT_RECEIVED", "MEDIUM", "peer says these messages of ours were delivered (or read) there",
     {"peer": str, "kind": Literal["delivered", "read"], "ids": list[str]})
-PEER_TYPING = EventSpec("PEER_TYPING", "LOW", "peer is typing (sealed like a message, never stored)",
-                        {"peer": str})
+PEER_TYPING = EventSpec("PEER_TYPING", "LOW", "author is typing in peer's conversation (sealed, never stored)",
+                        {"peer": str, "author": str})
+GROUP_CHANGED = EventSpec(
+    "GROUP_CHANGED", "MEDIUM", "a group was created, joined, renamed, changed members, left or we were removed",
+    {"group": str, "change": Literal["created", "joined", "renamed", "members", "left", "removed"], "by": str})
 UNREADABLE_MESSAGE = EventSpec(
     "UNREADABLE_MESSAGE", "MEDIUM", "a message from peer was dropped: it could not be opened or read",
     {"peer": str, "relay_id": str, "reason": str})
@@ -57,7 +64,7 @@ PREKEYS_PUBLISHED = EventSpec(
     {"remaining": int, "accepted": int, "trigger": Literal["connected", "session_started", "manual"]})
 
 EMITTED = (SECURE_MESSAGE_RECEIVED, SECURE_MESSAGE_SENT, SECURE_MESSAGE_FAILED, SECURE_MESSAGE_CHANGED,
-           RECEIPT_RECEIVED, PEER_TYPING, UNREADABLE_MESSAGE, PREKEYS_PUBLISHED)
+           RECEIPT_RECEIVED, PEER_TYPING, UNREADABLE_MESSAGE, PREKEYS_PUBLISHED, GROUP_CHANGED)
 SUBSCRIBED = ("SIGNALING_CONNECTED", "CRYPTO_SESSION_STARTED", "RELAY_MESSAGE_RECEIVED", "RELAY_MESSAGE_SENT",
               "RELAY_SEND_FAILED", "PERSISTENCE_OPENED", "PERSISTENCE_LOCKED", "IDENTITY_LOADED",
               "IDENTITY_CREATED", "IDENTITY_FORGOTTEN")

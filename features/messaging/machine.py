@@ -68,6 +68,7 @@ class MessagingMachine(Machine):
 
     def publish(self, **_: Any) -> None:
         spawn_task(self.service.publish_prekeys("connected"), name="messaging:prekeys")
+        spawn_task(self.service.flush_group_controls(), name="messaging:groups")
 
     def refill(self, **_: Any) -> None:
         spawn_task(self.service.publish_prekeys("session_started"), name="messaging:prekeys")

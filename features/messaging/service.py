@@ -28,6 +28,7 @@ from . import _wire
 from . import events as ev
 from ._api import CryptoAPI, IdentityAPI, PersistenceAPI, SignalingAPI
 from ._config import MessagingConfig
+from ._groups import GROUP_PREFIX, GroupsMixin, is_group
 from ._wire import Content
 from .errors import (
     AlreadySentError,
@@ -42,12 +43,13 @@ __all__ = ["MessagingService"]
 
 Emit = Callable[..., Any]
 Listener = Callable[[str, dict[str, Any]], None]
-_COLUMNS = "peer, direction, id, kind, body, sent_at, stored_at, status, relay_id, reply_to"
-_INSERT = f"INSERT INTO messaging_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_COLUMNS = "peer, direction, id, kind, body, sent_at, stored_at, status, relay_id, reply_to, author"
+_INSERT = f"INSERT INTO messaging_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _READ = "rowid, " + _COLUMNS + ", edited_at, deleted"
 _NAMES = ["seq", *(c.strip() for c in _COLUMNS.split(",")), "edited_at", "deleted"]
 #: what a receipt may move one of ours from (never back: a late "delivered" after "read" is void)
 _HANDOVER_MAX = 256
+_GROUP_ID_MAX = 95  # 128 - len(".<member>")
 _RECEIPT_FROM = {"delivered": ("queued", "sent"), "read": ("queued", "sent", "delivered")}
 
 
@@ -59,9 +61,10 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
-class MessagingService:
-    """``send``, ``history`` and ``conversations`` for callers; ``receive``, ``sent``,
-    ``failed`` and ``publish_prekeys`` for the machine (they never raise)."""
+class MessagingService(GroupsMixin):
+    """``send``, ``history`` and ``conversations`` for callers (a peer's user id or a group's
+    conversation id, see :mod:`._groups`); ``receive``, ``sent``, ``failed`` and
+    ``publish_prekeys`` for the machine (they never raise)."""
 
     def __init__(self, db: PersistenceAPI, identity: IdentityAPI, crypto: CryptoAPI, signaling: SignalingAPI,
                  config: MessagingConfig | None = None, emit: Emit | None = None, *,
@@ -77,6 +80,7 @@ class MessagingService:
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self._just_received: dict[tuple[str, str], dict[str, Any]] = {}  # see message()
         self._upload_lock = asyncio.Lock()
+        self._group_lock = asyncio.Lock()
         self.stats = {"sent": 0, "received": 0, "unreadable": 0, "relay_prekeys": None}
         self.last_upload_error: str | None = None
         signaling.retain_until_acknowledged()
@@ -135,9 +139,22 @@ class MessagingService:
 
         def store(tx: Any) -> None:
             tx.write(_INSERT, (peer, "out", message_id, "text", body, content.sent_at, _ms(), "queued", None,
-                               reply_to))
+                               reply_to, me))
 
-        await self._seal(peer, content, store)
+        if is_group(peer):
+            if len(message_id) > _GROUP_ID_MAX:  # each member's copy is "<id>.<member>", a message id too
+                raise InvalidMessageError("message_id", f"is over {_GROUP_ID_MAX} characters (a group message's)")
+            if await self.db.fetchone("SELECT 1 FROM messaging_messages WHERE direction = 'out' AND id = ?",
+                                      (message_id,)) is not None:
+                raise AlreadySentError(message_id)
+            try:
+                await self._seal_group(peer, content, store, receipts=True)
+            except Exception as exc:
+                if type(exc).__name__ == "ConstraintError":
+                    raise AlreadySentError(message_id) from None
+                raise
+        else:
+            await self._seal(peer, content, store)
         self.stats["sent"] += 1
         self._notify("STATS")
         return message_id
@@ -178,23 +195,21 @@ class MessagingService:
             if row is None:
                 raise UnknownMessageError(peer, up_to)
             limit = int(row[0])
-        rows = await self.db.fetchall("SELECT id FROM messaging_messages WHERE peer = ? AND direction = 'in' "
-                                      "AND status = 'received' AND rowid <= ? ORDER BY rowid", (peer, limit))
+        rows = await self.db.fetchall("SELECT id, coalesce(author, peer) FROM messaging_messages WHERE peer = ? "
+                                      "AND direction = 'in' AND status = 'received' AND rowid <= ? ORDER BY rowid",
+                                      (peer, limit))
         ids = [row[0] for row in rows]
         for message_id in ids:  # no longer as it was received
             self._just_received.pop((peer, message_id), None)
-        if not ids:
-            return []
-        for start in range(0, len(ids), _wire.MAX_REFS):
-            chunk = ids[start:start + _wire.MAX_REFS]
+        for author, chunk in _by_author(rows):  # a group's receipts go to each author, pairwise
             marks = ",".join("?" * len(chunk))
 
             def store(tx: Any, chunk: list[str] = chunk, marks: str = marks) -> None:
                 tx.write(f"UPDATE messaging_messages SET status = 'read' WHERE peer = ? AND direction = 'in' "
                          f"AND status = 'received' AND id IN ({marks})", (peer, *chunk))
 
-            if receipt and await self.crypto.has_session(peer):
-                await self._control(peer, "read", store, refs=tuple(chunk))
+            if receipt and await self.crypto.has_session(author):
+                await self._control(author, "read", store, refs=tuple(chunk))
             else:
                 async with self.db.transaction() as tx:
                     store(tx)
@@ -207,14 +222,21 @@ class MessagingService:
         refs = tuple(self._message_id(i, "ids") for i in ids)
         if not 1 <= len(refs) <= _wire.MAX_REFS:
             raise InvalidMessageError("ids", f"must hold 1 to {_wire.MAX_REFS} message ids")
-        return await self._control(peer, "delivered", None, refs=refs)
+        if not is_group(peer):
+            return await self._control(peer, "delivered", None, refs=refs)
+        rows = await self.db.fetchall(
+            f"SELECT id, author FROM messaging_messages WHERE peer = ? AND direction = 'in' AND id IN "
+            f"({','.join('?' * len(refs))}) ORDER BY rowid", (peer, *refs))
+        sent = [await self._control(author, "delivered", None, refs=tuple(chunk))
+                for author, chunk in _by_author(rows)]
+        return sent[0] if sent else None
 
     async def typing(self, peer: str) -> bool:
         """Say we are typing: sealed, sent from memory and never stored (LOW value: lost with a
         restart, and not sent at all without a session, so it never fetches a bundle)."""
         me = self._require_ready()
         peer = self._check_peer(peer, me)
-        if not await self.crypto.has_session(peer):
+        if not is_group(peer) and not await self.crypto.has_session(peer):
             return False
         await self._control(peer, "typing", None, ephemeral=True)
         return True
@@ -237,7 +259,12 @@ class MessagingService:
             tx.write("UPDATE messaging_messages SET status = 'queued' WHERE direction = 'out' AND id = ? "
                      "AND status = 'failed'", (message_id,))
 
-        await self._seal(peer, content, store)
+        if is_group(peer):  # again to the members it failed for, under the same transport ids
+            failed = await self.db.fetchall("SELECT member FROM messaging_group_receipts WHERE message_id = ? "
+                                            "AND status = 'failed'", (message_id,))
+            await self._seal_group(peer, content, store, receipts=True, only=[r[0] for r in failed])
+        else:
+            await self._seal(peer, content, store)
         return message_id
 
     # the sealing path every kind shares ---------------------------------------------------
@@ -250,8 +277,9 @@ class MessagingService:
 
     @staticmethod
     def _user_id(peer: object) -> str:
-        if not is_user_id(peer):
-            raise InvalidMessageError("peer", f"must be a user id, got {peer!r}")
+        """A conversation: a peer's user id or a group's conversation id."""
+        if not is_user_id(peer) and not is_group(peer):
+            raise InvalidMessageError("peer", f"must be a user id or a group conversation id, got {peer!r}")
         return str(peer)
 
     def _check_peer(self, peer: object, me: str) -> str:
@@ -272,7 +300,11 @@ class MessagingService:
     async def _control(self, peer: str, kind: str, store: Callable[[Any], None] | None, *, body: str = "",
                        ref: str | None = None, refs: tuple[str, ...] = (), ephemeral: bool = False) -> str:
         control_id = uuid.uuid4().hex
-        await self._seal(peer, Content(control_id, kind, body, _ms(), ref, refs), store, ephemeral=ephemeral)
+        content = Content(control_id, kind, body, _ms(), ref, refs)
+        if is_group(peer):
+            await self._seal_group(peer, content, store, ephemeral=ephemeral)
+        else:
+            await self._seal(peer, content, store, ephemeral=ephemeral)
         return control_id
 
     async def _seal(self, peer: str, content: Content, store: Callable[[Any], None] | None, *,
@@ -316,11 +348,14 @@ class MessagingService:
             changed = await self.db.execute(
                 "UPDATE messaging_messages SET status = 'sent', relay_id = ? WHERE direction = 'out' AND id = ? "
                 "AND status = 'queued'", (payload.get("relay_id"), payload.get("id")))
+            moved = None if changed else await self._group_progress(payload.get("id"), "sent")
         except Exception as exc:
             self.log.info("could not mark %s sent: %s", payload.get("id"), exc)
             return
         if changed:
             self._say(ev.SECURE_MESSAGE_SENT, {"peer": payload["to"], "id": payload["id"]})
+        elif moved is not None and moved[2] == "sent":
+            self._say(ev.SECURE_MESSAGE_SENT, {"peer": moved[0], "id": moved[1]})
 
     async def failed(self, payload: dict[str, Any]) -> None:
         """Signaling's ``RELAY_SEND_FAILED``: ours, if we have it queued, is now ``failed``."""
@@ -330,12 +365,16 @@ class MessagingService:
             changed = await self.db.execute(
                 "UPDATE messaging_messages SET status = 'failed' WHERE direction = 'out' AND id = ? "
                 "AND status = 'queued'", (payload["id"],))
+            moved = None if changed else await self._group_progress(payload.get("id"), "failed")
         except Exception as exc:
             self.log.info("could not mark %s failed: %s", payload.get("id"), exc)
             return
         if changed:
             self._say(ev.SECURE_MESSAGE_FAILED, {"peer": str(payload.get("to")), "id": payload["id"],
                                                  "reason": str(payload.get("reason"))})
+        elif moved is not None and moved[2] == "failed":
+            self._say(ev.SECURE_MESSAGE_FAILED, {"peer": moved[0], "id": moved[1],
+                                                 "reason": f"{payload.get('to')}: {payload.get('reason')}"})
 
     # ------------------------------------------------------------------ receiving
     async def receive(self, payload: dict[str, Any]) -> str:
@@ -346,7 +385,7 @@ class MessagingService:
         relay_id = str(payload.get("relay_id"))
         outcome = await self._receive(payload, relay_id)
         try:
-            self.signaling.settle(relay_id, outcome in ("stored", "unreadable", "already stored"))
+            self.signaling.settle(relay_id, outcome in ("stored", "unreadable", "already stored", "parked"))
         except Exception as exc:  # signaling went away: the message comes again
             self.log.info("could not settle %s: %s", relay_id, exc)
         return outcome
@@ -360,9 +399,11 @@ class MessagingService:
         if not is_user_id(sender):
             return await self._drop(str(sender), relay_id, "bad_sender")
         try:
-            envelope = _wire.parse_payload(payload.get("payload"))
+            envelope, group_id = _wire.parse_payload(payload.get("payload"))
         except WireFormatError as exc:
             return await self._drop(sender, relay_id, "malformed", exc.reason)
+        if group_id is not None:
+            return await self._receive_group(sender, group_id, envelope, relay_id)
         outcome: dict[str, Any] = {}
 
         async def on_commit(tx: Any, plaintext: bytes) -> None:
@@ -374,9 +415,10 @@ class MessagingService:
                 outcome["unreadable"] = exc.reason
                 return
             outcome["content"] = content
-            outcome["changed"] = await self._apply(tx, sender, content, relay_id)
-            if content.kind == "text" and outcome["changed"]:
-                outcome["seq"] = outcome["changed"]
+            if content.group is not None:
+                outcome["changed"] = await self._apply_control(tx, sender, content.group)
+            else:
+                outcome["changed"] = await self._apply(tx, sender, sender, content, relay_id)
 
         try:
             await self.crypto.decrypt(sender, envelope, on_commit=on_commit)
@@ -392,21 +434,104 @@ class MessagingService:
         if "unreadable" in outcome:
             self._unreadable(sender, relay_id, "bad_content", outcome["unreadable"])
             return "unreadable"
-        content, changed = outcome["content"], outcome["changed"]
+        return await self._settled(sender, sender, outcome["content"], outcome["changed"], relay_id)
+
+    async def _receive_group(self, sender: str, group_id: str, envelope: bytes, relay_id: str, *,
+                             parked: bool = False) -> str:
+        """A group message: opened with ``sender``'s sender key, stored and acknowledged (or, for
+        one ``parked`` earlier, its parked row deleted) in one transaction. One whose group or
+        sender is not known here yet is parked; one for a group we are no longer in is dropped."""
+        found = await self._load_group(None, group_id)
+        waiting = found is None or (found["state"] == "active" and sender not in found["members"])
+        if waiting and parked:
+            return "kept"
+        if waiting:
+            return await self._park_or_drop(sender, group_id, envelope, relay_id)
+        assert found is not None
+        if found["state"] != "active":
+            return await self._drop(sender, relay_id, "not_in_group", parked=parked)
+        conversation = GROUP_PREFIX + group_id
+        outcome: dict[str, Any] = {}
+
+        async def on_commit(tx: Any, plaintext: bytes) -> None:
+            if parked:
+                if not await tx.execute("DELETE FROM messaging_group_parked WHERE relay_id = ?", (relay_id,)):
+                    raise _AlreadyStored()
+            elif not await self.signaling.acknowledge(tx, relay_id):
+                raise _AlreadyStored()
+            try:
+                content = _wire.parse_content(plaintext)
+                if content.kind not in _wire.GROUP_KINDS:
+                    raise WireFormatError(f"a {content.kind} is not sent to a group")
+            except WireFormatError as exc:
+                outcome["unreadable"] = exc.reason
+                return
+            outcome["content"] = content
+            outcome["changed"] = await self._apply(tx, conversation, sender, content, relay_id)
+
+        try:
+            await self.crypto.decrypt_group(group_id, sender, envelope, on_commit=on_commit)
+        except _AlreadyStored:
+            return "already stored"
+        except Exception as exc:
+            reason = self.crypto.refusal_reason(exc)
+            if reason == "unknown_sender_key" and parked:
+                return "kept"  # parked before the invitation: the sender's key comes after it
+            # (a member's key travels in their pairwise session before their first group
+            # message, in the same mailbox: a fresh one under an unknown key is refused)
+            if reason is None:
+                self.log.warning("group message %s from %s kept for later: %s: %s", relay_id, sender,
+                                 type(exc).__name__, exc)
+                return "kept"
+            return await self._drop(sender, relay_id, reason, parked=parked)
+        if "unreadable" in outcome:
+            self._unreadable(sender, relay_id, "bad_content", outcome["unreadable"])
+            return "unreadable"
+        return await self._settled(conversation, sender, outcome["content"], outcome["changed"], relay_id)
+
+    async def _park_or_drop(self, sender: str, group_id: str, envelope: bytes, relay_id: str) -> str:
+        try:
+            parked = await self._park(sender, group_id, envelope, relay_id)
+        except Exception as exc:
+            self.log.info("could not park message %s: %s", relay_id, exc)
+            return "kept"
+        if parked == "full":
+            self._unreadable(sender, relay_id, "too_many_waiting")
+            return "unreadable"
+        return parked
+
+    async def _replay(self, group_id: str) -> None:
+        """The group's parked messages, now that its invitation (or a key) came."""
+        for relay_id, sender, envelope in await self._parked(group_id):
+            await self._receive_group(sender, group_id, envelope, relay_id, parked=True)
+
+    async def _settled(self, peer: str, author: str, content: Content, changed: Any, relay_id: str) -> str:
+        """After the receiving transaction committed: say what changed."""
         if not changed:
             return "already stored"  # the same message id from this peer under another relay id, or void
         if content.kind == "text":
             self.stats["received"] += 1
-            self._hand_over(sender, content, relay_id, outcome["seq"])
-            self._say(ev.SECURE_MESSAGE_RECEIVED, {"peer": sender, "id": content.id, "kind": content.kind,
-                                                   "sent_at": content.sent_at})
+            self._hand_over(peer, author, content, relay_id, changed)
+            self._say(ev.SECURE_MESSAGE_RECEIVED, {"peer": peer, "id": content.id, "kind": content.kind,
+                                                   "sent_at": content.sent_at, "author": author})
         elif content.kind in ("delivered", "read"):
-            self._say(ev.RECEIPT_RECEIVED, {"peer": sender, "kind": content.kind, "ids": changed})
+            by_conversation: dict[tuple[str, str], list[str]] = {}
+            for conversation, message_id, status in changed:
+                if status in ("delivered", "read"):
+                    by_conversation.setdefault((conversation, status), []).append(message_id)
+            for (conversation, status), ids in by_conversation.items():
+                self._say(ev.RECEIPT_RECEIVED, {"peer": conversation, "kind": status, "ids": ids})
         elif content.kind == "typing":
-            self._say(ev.PEER_TYPING, {"peer": sender})
+            self._say(ev.PEER_TYPING, {"peer": peer, "author": author})
+        elif content.kind == "group":
+            group_id, change = changed
+            if change in ("joined", "renamed", "members", "removed"):
+                self._say(ev.GROUP_CHANGED, {"group": GROUP_PREFIX + group_id, "change": change, "by": author})
+            await self.flush_group_controls()
+            await self._replay(group_id)
         else:
-            self._just_received.pop((sender, str(content.ref)), None)
-            self._say(ev.SECURE_MESSAGE_CHANGED, {"peer": sender, "id": str(content.ref),
+            self._just_received.pop((peer, str(content.ref)), None)
+            self._say(ev.SECURE_MESSAGE_CHANGED, {"peer": peer, "id": str(content.ref),
                                                   "change": "edited" if content.kind == "edit" else "deleted"})
         self._notify("STATS")
         return "stored"
@@ -415,42 +540,43 @@ class MessagingService:
         """Log-out or lock: no message stays in memory."""
         self._just_received.clear()
 
-    def _hand_over(self, sender: str, content: Content, relay_id: str, stored: tuple[Any, ...]) -> None:
+    def _hand_over(self, peer: str, author: str, content: Content, relay_id: str, stored: tuple[Any, ...]) -> None:
         """Keep the row just committed for the first :meth:`message` call about it (bounded;
         dropped when the row changes: read, edited, deleted, or at log-out)."""
         seq, stored_at = stored
-        self._just_received[(sender, content.id)] = {
-            "seq": int(seq), "peer": sender, "direction": "in", "id": content.id, "kind": "text",
+        self._just_received[(peer, content.id)] = {
+            "seq": int(seq), "peer": peer, "direction": "in", "id": content.id, "kind": "text",
             "body": content.body, "sent_at": content.sent_at, "stored_at": int(stored_at), "status": "received",
-            "relay_id": relay_id, "reply_to": content.ref, "edited_at": None, "deleted": False}
+            "relay_id": relay_id, "reply_to": content.ref, "author": author, "edited_at": None, "deleted": False}
         while len(self._just_received) > _HANDOVER_MAX:
             self._just_received.pop(next(iter(self._just_received)))
 
-    @staticmethod
-    async def _apply(tx: Any, sender: str, content: Content, relay_id: str) -> Any:
-        """Store or apply what ``sender`` sealed, in the receiving transaction; what changed (a
-        false value: nothing, the message or its target was handled already or is not theirs)."""
+    async def _apply(self, tx: Any, peer: str, author: str, content: Content, relay_id: str) -> Any:
+        """Store or apply what ``author`` sealed into ``peer``'s conversation (theirs, or a
+        group's), in the receiving transaction; what changed (a false value: nothing, the
+        message or its target was handled already or is not theirs)."""
         if content.kind == "text":
             row = await tx.fetchone(
                 _INSERT.replace("INSERT", "INSERT OR IGNORE", 1) + " RETURNING rowid, stored_at",
-                (sender, "in", content.id, "text", content.body, content.sent_at, _ms(), "received", relay_id,
-                 content.ref))
+                (peer, "in", content.id, "text", content.body, content.sent_at, _ms(), "received", relay_id,
+                 content.ref, author))
             return row  # (seq, stored_at), or None: stored already
         if content.kind == "edit":
             return await tx.execute("UPDATE messaging_messages SET body = ?, edited_at = ? WHERE peer = ? "
-                                    "AND direction = 'in' AND id = ? AND deleted = 0",
-                                    (content.body, _ms(), sender, content.ref))
+                                    "AND direction = 'in' AND id = ? AND deleted = 0 AND coalesce(author, peer) = ?",
+                                    (content.body, _ms(), peer, content.ref, author))
         if content.kind == "delete":
             return await tx.execute("UPDATE messaging_messages SET body = '', deleted = 1, edited_at = ? "
-                                    "WHERE peer = ? AND direction = 'in' AND id = ? AND deleted = 0",
-                                    (_ms(), sender, content.ref))
+                                    "WHERE peer = ? AND direction = 'in' AND id = ? AND deleted = 0 "
+                                    "AND coalesce(author, peer) = ?", (_ms(), peer, content.ref, author))
         if content.kind in _RECEIPT_FROM:
             marks = ",".join("?" * len(content.refs))
             rows = await tx.fetchall(
                 f"UPDATE messaging_messages SET status = ? WHERE peer = ? AND direction = 'out' AND id IN ({marks}) "
                 f"AND status IN ({','.join('?' * len(_RECEIPT_FROM[content.kind]))}) RETURNING id",
-                (content.kind, sender, *content.refs, *_RECEIPT_FROM[content.kind]))
-            return [row[0] for row in rows]
+                (content.kind, peer, *content.refs, *_RECEIPT_FROM[content.kind]))
+            moved = [(peer, row[0], content.kind) for row in rows]
+            return moved + await self._group_receipt(tx, author, content.kind, content.refs)
         return True  # typing: nothing to store
 
     async def _pending(self, relay_id: str) -> bool:
@@ -460,11 +586,15 @@ class MessagingService:
             self.log.info("cannot tell whether %s is pending (%s); trying it", relay_id, exc)
             return True
 
-    async def _drop(self, sender: str, relay_id: str, reason: str, detail: str = "") -> str:
-        """Acknowledge a message that can never be read, so it is not delivered again."""
+    async def _drop(self, sender: str, relay_id: str, reason: str, detail: str = "", *, parked: bool = False) -> str:
+        """Acknowledge a message that can never be read, so it is not delivered again (or, one
+        parked earlier, forget it)."""
         try:
             async with self.db.transaction() as tx:
-                await self.signaling.acknowledge(tx, relay_id)
+                if parked:
+                    tx.write("DELETE FROM messaging_group_parked WHERE relay_id = ?", (relay_id,))
+                else:
+                    await self.signaling.acknowledge(tx, relay_id)
         except Exception as exc:
             self.log.info("could not drop message %s: %s", relay_id, exc)
             return "kept"
@@ -558,10 +688,11 @@ class MessagingService:
                                       "AND status = 'received' AND deleted = 0 GROUP BY peer")
         return {peer: int(count) for peer, count in rows}
 
-    @staticmethod
-    def _row(row: tuple[Any, ...]) -> dict[str, Any]:
+    def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         item = dict(zip(_NAMES, row, strict=True))
         item["deleted"] = bool(item["deleted"])
+        if item["author"] is None:  # a row from before groups
+            item["author"] = item["peer"] if item["direction"] == "in" else self.identity.user_id
         return item
 
     async def conversations(self) -> list[dict[str, Any]]:
@@ -574,3 +705,12 @@ class MessagingService:
     def __repr__(self) -> str:
         return (f"MessagingService(ready={self.ready}, sent={self.stats['sent']}, "
                 f"received={self.stats['received']}, unreadable={self.stats['unreadable']})")
+
+
+def _by_author(rows: list[tuple[Any, ...]]) -> list[tuple[str, list[str]]]:
+    """``(id, author)`` rows as each author's ids, in chunks a receipt can name."""
+    ids: dict[str, list[str]] = {}
+    for message_id, author in rows:
+        ids.setdefault(str(author), []).append(str(message_id))
+    return [(author, chunk[start:start + _wire.MAX_REFS]) for author, chunk in ids.items()
+            for start in range(0, len(chunk), _wire.MAX_REFS)]

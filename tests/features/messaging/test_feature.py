@@ -23,7 +23,7 @@ def test_contract():
     assert set(f.requires) == set(f.dependencies) and list(f.ui) == ["MessagingStatus"]
     for spec in ev.EMITTED:  # no body, no key: ids, user ids, counts and reasons
         assert set(spec.fields) <= {"peer", "id", "kind", "sent_at", "relay_id", "reason", "remaining", "change", "ids",
-                                    "accepted", "trigger"}
+                                    "accepted", "trigger", "author", "group", "by"}
 
 
 def test_importing_the_package_loads_nothing_heavy():

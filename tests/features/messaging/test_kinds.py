@@ -93,7 +93,7 @@ async def test_typing_is_said_but_never_stored(people):
     await bob.wait_for(lambda: bob.of("SECURE_MESSAGE_RECEIVED"))
     assert await alice.messaging.typing(bob.user_id) is True
     await bob.wait_for(lambda: bob.of("PEER_TYPING"))
-    assert bob.of("PEER_TYPING") == [{"peer": alice.user_id}]
+    assert bob.of("PEER_TYPING") == [{"peer": alice.user_id, "author": alice.user_id}]
     assert len(await bob.messaging.history(alice.user_id)) == 1
     assert await alice.db.fetchall("SELECT id FROM signaling_outbox") == []
 
