@@ -17,6 +17,7 @@ FEATURES = (
     "features.signaling",
     "features.messaging",
     "features.contacts",
+    "features.groups",
     "features.chat",
     "features.notifications",
     "features.shell",

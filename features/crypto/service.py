@@ -552,7 +552,12 @@ class CryptoService(GroupsMixin):
         for name, sql in (("sessions", "SELECT count(*) FROM crypto_sessions"),
                           ("groups", "SELECT count(*) FROM crypto_group_sessions"),
                           ("one_time_prekeys", "SELECT count(*) FROM crypto_one_time_prekeys")):
-            row = await self.db.fetchone(sql)
+            try:
+                row = await self.db.fetchone(sql)
+            except Exception:
+                if self.db.state != "open":  # locked (log-out, shutdown) meanwhile: nothing to count
+                    return self.counts
+                raise
             counts[name] = int(row[0]) if row else 0
         self.counts = counts
         self._notify("COUNTS")

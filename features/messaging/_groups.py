@@ -416,7 +416,11 @@ class GroupsMixin:
             members = sorted(set(control.members))
             now = _ms()
             if found is None:
-                await self.crypto.create_group(group_id, members, tx=tx)
+                try:
+                    await self.crypto.create_group(group_id, members, tx=tx)
+                except Exception as exc:  # our sender key for it exists already (a key came first)
+                    if self.crypto.refusal_reason(exc) != "unknown_group":
+                        raise
                 tx.write(f"INSERT INTO messaging_groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 'active', ?, ?)",
                          (group_id, control.name, json.dumps(members), control.admin, now, now))
             else:

@@ -1,9 +1,9 @@
 """The shell: the app's window, built from the ``ui`` declarations of the mounted features.
 
-It routes between the login, the chats, the contacts, the settings and the explorer, follows
-AUTH_SUCCESS / AUTH_LOGOUT, always shows who is signed in and whether the relay is reachable,
-docks in JupyterLab (a main-area tab or the right sidebar, with ipylab) and adds "Open chat"
-and "Open explorer" to the command palette. Nothing is registered or computed at import.
+It routes between the login, the chats, the contacts, the groups, the settings and the explorer,
+follows AUTH_SUCCESS / AUTH_LOGOUT, always shows who is signed in and whether the relay is
+reachable, docks in JupyterLab (a main-area tab or the right sidebar, with ipylab) and adds "Open
+chat" and "Open explorer" to the command palette. Nothing is registered or computed at import.
 """
 
 from chatkernel import Feature

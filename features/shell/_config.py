@@ -15,4 +15,4 @@ class ShellConfig:
     ``home``: the view shown after signing in."""
 
     theme: Literal["auto", "light", "dark"] = "auto"
-    home: Literal["chats", "contacts", "settings", "explorer"] = "chats"
+    home: Literal["chats", "contacts", "groups", "settings", "explorer"] = "chats"

@@ -1,6 +1,6 @@
 """The shell state machine: signed_out <-> signed_in, and the route shown.
 
-The route is the service's (``login``, ``chats``, ``contacts``, ``settings``, ``explorer``): it
+The route is the service's (``login``, ``chats``, ``contacts``, ``groups``, ``settings``, ``explorer``): it
 changes often and belongs to the window; the machine says whether anyone is signed in, which is
 what every view depends on. NAVIGATE comes from the window's buttons and the command palette.
 """
@@ -35,6 +35,7 @@ class ShellMachine(Machine):
     SIGNALING_DISCONNECTED = signed_in.to(None, on="disconnected") | signed_out.to(None, on="disconnected")
     CONNECTION_LOST = signed_in.to(None, on="lost") | signed_out.to(None, on="lost")
     CONTACT_SELECTED = signed_in.to(None, on="to_chats") | signed_out.to(None)
+    GROUP_SELECTED = signed_in.to(None, on="to_chats") | signed_out.to(None)
     NOTIFICATION_CLICKED = signed_in.to(None, on="to_chats") | signed_out.to(None)
     UNREAD_CHANGED = signed_in.to(None, on="unread") | signed_out.to(None)
     NAVIGATE = signed_in.to(None, on="navigate") | signed_out.to(None, on="navigate")

@@ -1,9 +1,9 @@
 """The app's window: a header (who, the connection, unread), the views, docking and commands.
 
 Each view is one of the mounted features' ``ui`` declarations, made the first time its route is
-shown (``login``: auth's forms; ``chats``: ChatWindow; ``contacts``: ContactsPanel;
-``settings``: SettingsPanel; ``explorer``: the kernel monitor), so a window for a profile that
-never opens the settings never builds them. A feature that is not mounted leaves its route out.
+shown (``login``: auth's forms; ``chats``: ChatWindow; ``contacts``: ContactsPanel; ``groups``:
+GroupsPanel; ``settings``: SettingsPanel; ``explorer``: the kernel monitor), so a window for a
+profile that never opens the settings never builds them. A feature that is not mounted leaves its route out.
 
 ``dock(app)`` puts the window in JupyterLab's main area (or ``area="right"``, the sidebar) with
 ipylab; it keeps one window per app, so re-running the cell shows the same one, never a second.
@@ -37,9 +37,11 @@ VIEWS: dict[str, tuple[tuple[str, str], ...]] = {
     "login": (("auth", "LoginForm"), ("auth", "SignupForm")),
     "chats": (("chat", "ChatWindow"),),
     "contacts": (("contacts", "ContactsPanel"),),
+    "groups": (("groups", "GroupsPanel"),),
     "settings": (("settings", "SettingsPanel"),),
 }
-_LABELS = {"chats": "Chats", "contacts": "Contacts", "settings": "Settings", "explorer": "Explorer"}
+_LABELS = {"chats": "Chats", "contacts": "Contacts", "groups": "Groups", "settings": "Settings",
+           "explorer": "Explorer"}
 _STATE_COLOURS = {"connected": _SUCCESS, "reconnecting": _WARN, "offline": _ERROR}
 
 # JupyterLab's own values for its light and dark themes, set inside the window alone when the

@@ -1,5 +1,6 @@
-"""The shell: routes that follow signing in and out, the header's profile and connection state,
-views built lazily from the mounted features' ui, docking and palette commands through ipylab."""
+"""The shell: routes that follow signing in and out (and a picked group), the header's profile
+and connection state, views built lazily from the mounted features' ui, docking and palette
+commands through ipylab."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import features.auth
 import features.chat
 import features.contacts
 import features.crypto
+import features.groups
 import features.messaging
 import features.notifications
 import features.settings
@@ -29,8 +31,8 @@ FAST = {"poll_timeout_s": 1.0, "backoff_base_s": 0.02, "backoff_cap_s": 0.2}
 async def _boot(identities, relay, **settings):
     return await bootstrap([*identities.features, features.crypto.feature, features.auth.feature,
                             features.settings.feature, features.signaling.feature, features.messaging.feature,
-                            features.contacts.feature, features.chat.feature, features.notifications.feature,
-                            features.shell.feature],
+                            features.contacts.feature, features.groups.feature, features.chat.feature,
+                            features.notifications.feature, features.shell.feature],
                            settings=identities.settings(signaling={"url": relay.url, **FAST},
                                                         settings={"default_signaling_url": relay.url}, **settings))
 
@@ -57,12 +59,21 @@ async def test_the_window_follows_sign_in_routes_and_the_connection(identities, 
         assert shell.route == "chats" and [type(w).__name__ for w in window.body.children[0].children] == \
             ["ChatWindow"]
         assert "Alice &lt;b&gt;" in window.header.value and "connected to http://127.0.0.1" in window.header.value
-        assert [value for _, value in window.nav.options] == ["chats", "contacts", "settings", "explorer"]
+        assert [value for _, value in window.nav.options] == ["chats", "contacts", "groups", "settings", "explorer"]
 
         window.nav.value = "contacts"  # a click on the button
         await _until(lambda: shell.route == "contacts")
         await app.settle()
         assert [type(w).__name__ for w in window.body.children[0].children] == ["ContactsPanel"]
+        window.nav.value = "groups"
+        await _until(lambda: shell.route == "groups")
+        await app.settle()
+        assert [type(w).__name__ for w in window.body.children[0].children] == ["GroupsPanel"]
+        # the user picked a group (the groups feature says so): the chats show it
+        app.bus.dispatch("GROUP_SELECTED", {"group": "group:" + "0" * 32}, source="groups")
+        await _until(lambda: shell.route == "chats")
+        await app.settle()
+        assert [type(w).__name__ for w in window.body.children[0].children] == ["ChatWindow"]
         window.nav.value = "explorer"
         await _until(lambda: shell.route == "explorer")
         await app.settle()
@@ -89,7 +100,7 @@ def test_navigation_is_checked():
     shell = ShellService(emit=lambda spec, payload: said.append((spec.type, payload)))
     with pytest.raises(SignedOutError):
         shell.navigate("chats")
-    with pytest.raises(UnknownRouteError, match="login, chats, contacts, settings, explorer"):
+    with pytest.raises(UnknownRouteError, match="login, chats, contacts, groups, settings, explorer"):
         shell.navigate("../etc")
     shell.signed_in_as("u" * 32, display_name="Alice")
     assert shell.route == "chats" and said == [("SHELL_NAVIGATED", {"route": "chats"})]
