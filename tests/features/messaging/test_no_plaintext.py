@@ -3,7 +3,7 @@ plaintext, no private key and no passphrase.
 
 Alice and Bob boot the whole stack (persistence, identity, auth, crypto, signaling, messaging),
 sign up through auth with real passphrases (Argon2id made cheap, as the auth tests do), exchange
-messages both ways and leave one undelivered in Bob's mailbox (his signaling disconnected). Then:
+messages both ways, make a group (its name a marker too) and send in it, and leave one undelivered in Bob's mailbox (his signaling disconnected). Then:
 
 * every file under each profile directory (the SQLCipher database, its -wal and -shm, the
   keycheck sidecar, ``auth.json``: all of them, raw bytes), while the apps run and again after
@@ -44,7 +44,7 @@ import features.signaling
 FAST_SIGNALING = {"poll_timeout_s": 1.0, "backoff_base_s": 0.02, "backoff_cap_s": 0.2}
 CHEAP_KDF = {"argon2_memory_kib": 64, "argon2_iterations": 1, "argon2_lanes": 1}  # as tests/features/auth
 WATCHED = ["FEATURE_ERROR", "SECURE_MESSAGE_RECEIVED", "SECURE_MESSAGE_SENT", "PREKEYS_PUBLISHED",
-           "UNREADABLE_MESSAGE", "SIGNALING_CONNECTED"]
+           "UNREADABLE_MESSAGE", "SIGNALING_CONNECTED", "GROUP_CHANGED"]
 SQLITE_HEADER = b"SQLite format 3"
 
 pytestmark = pytest.mark.anyio
@@ -259,6 +259,14 @@ async def _converse(alice: Person, bob: Person) -> tuple[list[str], str]:
             e["id"] == m for e in r.of("SECURE_MESSAGE_RECEIVED")))
     history = await bob.service("messaging").history(alice.user_id)
     assert [row["body"] for row in history] == texts  # the markers really went through, both ways
+    # a group: its name travels only inside the pairwise sessions, its messages under the sender key
+    name, said = _marker("group-name"), _marker("g1")
+    texts += [name, said]
+    group = await alice.service("messaging").create_group(name, [bob.user_id])
+    await bob.wait_for(lambda: any(e["group"] == group for e in bob.of("GROUP_CHANGED")))
+    message_id = await alice.service("messaging").send(group, said)
+    await bob.wait_for(lambda: any(e["id"] == message_id for e in bob.of("SECURE_MESSAGE_RECEIVED")))
+    assert (await bob.service("messaging").group(group))["name"] == name
 
     bob.app.actors["signaling"].send("DISCONNECT")
     await bob.wait_for(lambda: bob.app.actors["signaling"].state != ["connected"])
@@ -330,7 +338,10 @@ async def test_no_plaintext_private_key_or_passphrase_at_rest(world: dict[str, A
     texts, _pending_id = await _converse(alice, bob)
     secrets = Secrets(texts, world["people"])
     # The needles are the right bytes: each marker is found in what Bob's history reads back.
-    bodies = [row["body"] for row in await bob.service("messaging").history(alice.user_id)]
+    messaging = bob.service("messaging")
+    group = (await messaging.groups())[0]
+    bodies = [row["body"] for row in await messaging.history(alice.user_id)]
+    bodies += [group["name"]] + [row["body"] for row in await messaging.history(group["group"])]
     assert len(secrets.found_in("\n".join(bodies).encode())) == len(texts) - 1  # all but the undelivered one
 
     # The positive control: the undelivered message is in Bob's mailbox, as the relay keeps it.
