@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "relay": "bench_relay",
     "client": "bench_relay_client",
     "messaging": "bench_messaging",
+    "groups": "bench_groups",
     "chat": "bench_chat",
     "limits": "bench_relay_limits",
     "workers": "bench_relay_workers",
