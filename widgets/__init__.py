@@ -12,6 +12,7 @@ from typing import Any
 
 if _typing.TYPE_CHECKING:
     from ._conversation import ConversationView
+    from ._conversation_group import GroupConversationView, typing_line
     from ._markdown import MarkdownError, plain_text
     from ._markdown import render as render_markdown
     from ._monitor import KernelMonitor
@@ -22,6 +23,7 @@ __all__ = [
     "ConversationView",
     "ERROR",
     "FeatureView",
+    "GroupConversationView",
     "KernelMonitor",
     "MONO",
     "MUTED",
@@ -33,11 +35,14 @@ __all__ = [
     "kv_table",
     "plain_text",
     "render_markdown",
+    "typing_line",
 ]
 
 #: public name -> (module, name in it)
 _WHERE = {
     "ConversationView": ("_conversation", "ConversationView"),
+    "GroupConversationView": ("_conversation_group", "GroupConversationView"),
+    "typing_line": ("_conversation_group", "typing_line"),
     "MarkdownError": ("_markdown", "MarkdownError"),
     "plain_text": ("_markdown", "plain_text"),
     "render_markdown": ("_markdown", "render"),

@@ -5,6 +5,10 @@
 // (or, until measured, estimated) row heights. Every text from Python is set with textContent;
 // only a message's `html` (sanitized in Python by widgets.render_markdown) goes in as innerHTML.
 // Plain modern JS, no imports: it must work offline.
+//
+// Two traits only a group's view has (widgets/_conversation_group.py; absent, they read as
+// false and ""): `group` heads each run of incoming messages with its author's name, in a
+// colour of its own; `typing_text` is the typing line as Python words it ("Bob is typing…").
 
 const TOP_PAD = 44;        // the strip above the first message ("Load older messages")
 const BOTTOM_PAD = 8;
@@ -15,6 +19,7 @@ const READ_EVERY = 1000;   // ms between two read receipts
 const LOAD_OLDER_AT = 300; // px from the top that asks for older messages
 const GROUP_GAP = 5 * 60 * 1000;
 const TICKS = {queued: "\u25F7", sent: "\u2713", delivered: "\u2713\u2713", read: "\u2713\u2713"};
+const HUES = 4;            // author colours in a group (conversation.css: .ck-conv-hue0 ..)
 
 function h(tag, cls, text) {
   const e = document.createElement(tag);
@@ -49,6 +54,12 @@ function dayLabel(ms) {
 function hhmm(ms) {
   const d = new Date(ms);
   return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+}
+
+function hue(name) { // the same author, the same colour, in every view (FNV-1a of the name)
+  let x = 0x811c9dc5;
+  for (const ch of String(name || "")) x = Math.imul(x ^ ch.codePointAt(0), 0x01000193) >>> 0;
+  return x % HUES;
 }
 
 function oneLine(text, max) {
@@ -142,7 +153,7 @@ function render({model, el}) {
     titleEl.textContent = title;
     subtitleEl.textContent = model.get("subtitle") || "";
     subtitleEl.hidden = !subtitleEl.textContent;
-    list.setAttribute("aria-label", title ? `Messages with ${title}` : "Messages");
+    list.setAttribute("aria-label", title ? `Messages ${isGroup() ? "in" : "with"} ${title}` : "Messages");
     input.placeholder = model.get("placeholder") || "";
     const error = model.get("error") || "";
     errorText.textContent = error;
@@ -155,6 +166,16 @@ function render({model, el}) {
   const traitEvents = ["title", "subtitle", "placeholder", "error", "disabled", "disabled_reason"]
     .map((n) => `change:${n}`);
   for (const ev of traitEvents) model.on(ev, syncTraits);
+
+  function isGroup() { return !!model.get("group"); }
+  function syncGroup() { // every row is built again: author lines come or go
+    root.classList.toggle("ck-conv-group", isGroup());
+    syncTraits();
+    mutate(() => { for (let i = 0; i < msgs.length; i++) heights[i] = estimate(i); dropAll(); });
+  }
+  model.on("change:group", syncGroup);
+  function syncTyping() { if (typingActive) setTyping(true); }
+  model.on("change:typing_text", syncTyping);
 
   function maxBytes() { return model.get("max_text_bytes") || 32000; }
 
@@ -419,7 +440,11 @@ function render({model, el}) {
     }
     const grouped = prev && !newDay && !unread && prev.direction === m.direction
       && prev.author === m.author && m.sent_at - prev.sent_at < GROUP_GAP;
-    if (!out && !grouped) row.append(h("div", "ck-conv-author", m.author));
+    if (!out && !grouped) {
+      const author = h("div", "ck-conv-author", m.author);
+      if (isGroup()) author.classList.add("ck-conv-member", `ck-conv-hue${hue(m.author)}`);
+      row.append(author);
+    }
 
     const line = h("div", "ck-conv-line");
     const bubble = h("div", "ck-conv-bubble");
@@ -661,8 +686,11 @@ function render({model, el}) {
   shown.observe(list);
 
   // -- messages from Python ---------------------------------------------------------------
+  let typingActive = false;
   function setTyping(active) {
-    typingEl.textContent = active ? `${model.get("title") || "Someone"} is typing\u2026` : "";
+    typingActive = active;
+    typingEl.textContent = !active ? ""
+      : model.get("typing_text") || `${model.get("title") || "Someone"} is typing\u2026`;
   }
 
   function onMessage(msg) {
@@ -733,6 +761,7 @@ function render({model, el}) {
   }
   model.on("msg:custom", onMessage);
 
+  root.classList.toggle("ck-conv-group", isGroup());
   syncTraits();
   renderTop();
   model.send({type: "ready"});
@@ -747,6 +776,8 @@ function render({model, el}) {
     document.removeEventListener("visibilitychange", onFocus);
     model.off("msg:custom", onMessage);
     for (const ev of traitEvents) model.off(ev, syncTraits);
+    model.off("change:group", syncGroup);
+    model.off("change:typing_text", syncTyping);
   };
 }
 

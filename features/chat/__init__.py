@@ -1,9 +1,13 @@
-"""Chat: conversations with contacts, one actor per conversation, on messaging's sealed delivery.
+"""Chat: conversations with contacts and in groups, one actor per conversation, on messaging's
+sealed delivery.
 
 Each message moves queued -> sent -> delivered -> read (or failed, then retry), driven by the
 relay's answer and the peer's encrypted receipts; history is paged from the profile database;
-edits and deletions reach both sides; typing is said, never stored. What could not be sealed
-yet (offline, a changed key) is kept and sent once. Nothing is registered or computed at import.
+edits and deletions reach every side; typing is said, never stored. A group's conversation (its
+id ``group:<32 hex>``, made by messaging) shows each message under its author, ticks once every
+member's receipt says so, and is read-only once we left it or were removed. What could not be
+sealed yet (offline, a changed key) is kept and sent once. Nothing is registered or computed at
+import.
 """
 
 from chatkernel import Feature
@@ -24,7 +28,8 @@ feature = Feature(
     id="chat",
     name="Chat",
     version="1.0.0",
-    description="Conversations: lifecycle with receipts, paged history, edits, replies, typing, search, export",
+    description="Conversations with contacts and groups: receipts, paged history, edits, replies, typing, "
+                "search, export",
     on_mount=_mount,
     on_unmount=_unmount,
     dependencies=["persistence", "identity", "contacts", "messaging"],

@@ -53,5 +53,5 @@ class ConversationMachine(Machine):
     async def changed(self, message_id: str = "", change: str = "edited", **_: Any) -> None:
         await self.service.changed(self.conversation, message_id, change)
 
-    def typing(self, **_: Any) -> None:
-        self.service.peer_typing(self.conversation)
+    def typing(self, author: str | None = None, **_: Any) -> None:
+        self.service.peer_typing(self.conversation, author)

@@ -2,7 +2,9 @@
 
 Payloads carry conversation ids, user ids, message ids, counts and reasons, never a body: a
 body is read from the chat service (``ChatService.history`` / ``message``), which reads the
-profile database. A conversation id is the peer's user id for a one-to-one chat.
+profile database. A conversation id is the peer's user id for a one-to-one chat, the group's id
+(``"group:"`` and 32 hex digits) for a group; there ``peer`` names the member (the author of a
+message, who is typing).
 
 Emitted
     MESSAGE_RECEIVED      a message from the peer was stored and is in the conversation (HIGH)
@@ -23,6 +25,8 @@ Heard
     RECEIPT_RECEIVED / PEER_TYPING          messaging's news, forwarded to the conversation actor
     SIGNALING_CONNECTED    send what was written while offline
     CONTACT_SELECTED / NOTIFICATION_CLICKED  open that conversation
+    GROUP_SELECTED        open that group's conversation (the groups feature; idle without it)
+    GROUP_CHANGED         read the group again (created, joined, renamed, members, left, removed)
     CONTACT_BLOCKED / CONTACT_RENAMED / CONTACT_REMOVED / CONTACT_ADDED / KEY_CHANGED / KEY_ACCEPTED
                           redraw (a blocked contact, or one whose key changed, cannot be written to)
     UNREADABLE_MESSAGE    a message from the peer was dropped (tampered, replayed): the window says so
@@ -70,4 +74,4 @@ SUBSCRIBED: tuple[str, ...] = (
     "SECURE_MESSAGE_RECEIVED", "SECURE_MESSAGE_SENT", "SECURE_MESSAGE_FAILED", "SECURE_MESSAGE_CHANGED",
     "RECEIPT_RECEIVED", "PEER_TYPING", "SIGNALING_CONNECTED", "CONTACT_SELECTED", "NOTIFICATION_CLICKED",
     "CONTACT_BLOCKED", "CONTACT_RENAMED", "CONTACT_REMOVED", "CONTACT_ADDED", "KEY_CHANGED", "KEY_ACCEPTED",
-    "UNREADABLE_MESSAGE")
+    "UNREADABLE_MESSAGE", "GROUP_SELECTED", "GROUP_CHANGED")

@@ -45,6 +45,8 @@ class ChatMachine(Machine):
     PEER_TYPING = ready.to(None, on="route_typing") | locked.to(None)
     SIGNALING_CONNECTED = ready.to(None, on="flush") | locked.to(None)
     CONTACT_SELECTED = ready.to(None, on="open_selected") | locked.to(None)
+    GROUP_SELECTED = ready.to(None, on="open_group") | locked.to(None)
+    GROUP_CHANGED = ready.to(None, on="group_changed") | locked.to(None)
     NOTIFICATION_CLICKED = ready.to(None, on="open_clicked") | locked.to(None)
     CONTACT_BLOCKED = ready.to(None, on="contacts_changed") | locked.to(None)
     CONTACT_RENAMED = ready.to(None, on="contacts_changed") | locked.to(None)
@@ -127,7 +129,8 @@ class ChatMachine(Machine):
         await self._route(p.get("peer"), "RECEIPT", kind=p.get("kind"), ids=p.get("ids"))
 
     async def route_typing(self, bus_event: Event | None = None, **_: Any) -> None:
-        await self._route(_payload(bus_event).get("peer"), "TYPING")
+        p = _payload(bus_event)
+        await self._route(p.get("peer"), "TYPING", author=p.get("author"))
 
     async def route_opened(self, conversation: str = "", **_: Any) -> None:
         await self._route(conversation, "OPENED")
@@ -145,6 +148,15 @@ class ChatMachine(Machine):
     def open_selected(self, bus_event: Event | None = None, **_: Any) -> None:
         user_id = _payload(bus_event).get("user_id")
         self._queue("open", lambda: self.service.open(user_id))
+
+    def open_group(self, bus_event: Event | None = None, **_: Any) -> None:
+        group = _payload(bus_event).get("group")
+        self._queue("open", lambda: self.service.open(group))
+
+    def group_changed(self, bus_event: Event | None = None, **_: Any) -> None:
+        p = _payload(bus_event)
+        spawn_task(self._guarded("group", lambda: self.service.group_changed(p.get("group"), p.get("change"))),
+                   name="chat:group")
 
     def open_clicked(self, bus_event: Event | None = None, **_: Any) -> None:
         conversation = _payload(bus_event).get("conversation")

@@ -16,6 +16,11 @@ not be sealed yet::
 A message written while offline to someone without a session yet, or refused by the secure
 core (a changed key), is kept in ``chat_unsent`` (``queued`` or ``failed`` with its reason) and
 sent at the next connection or by ``retry``; its id makes the send happen once.
+
+A conversation is a contact's user id, or a group's id (``"group:"`` and 32 hex digits, made by
+``messaging.create_group``): the same calls, with each message's ``author`` the member who
+wrote it, its tick the least advanced of the members' receipts, and a group we left (or were
+removed from) read-only.
 """
 
 from __future__ import annotations
@@ -35,11 +40,14 @@ from chatkernel.relay.protocol import is_message_id, is_user_id
 from . import events as ev
 from ._api import ContactsAPI, IdentityAPI, MessagingAPI, PersistenceAPI
 from ._config import ChatConfig
+from ._groups import GroupDirectory, is_group
 from .errors import (
     ContactBlockedError,
+    GroupClosedError,
     InvalidChatInputError,
     NotAContactError,
     NotReadyError,
+    UnknownGroupError,
     UnknownMessageError,
 )
 
@@ -87,7 +95,8 @@ def _preview(text: str, deleted: bool = False) -> str:
 
 class Conversation:
     """One conversation in memory: the loaded window (oldest first, then what is unsent), who
-    watches it (windows showing it), and whether the peer is typing."""
+    watches it (windows showing it), and who is typing (the peer, or members of a group: user
+    id -> the timer that ends it)."""
 
     def __init__(self, conversation_id: str):
         self.id = conversation_id
@@ -96,9 +105,17 @@ class Conversation:
         self.loaded = False
         self.has_older = False
         self.open = False
-        self.typing = False
+        self.typers: dict[str, asyncio.TimerHandle] = {}
         self.watchers: list[Watcher] = []
-        self._typing_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def typing(self) -> bool:
+        return bool(self.typers)
+
+    def stop_typing_timers(self) -> None:
+        for timer in self.typers.values():
+            timer.cancel()
+        self.typers.clear()
 
     def put(self, message: dict[str, Any]) -> bool:
         """Add or replace by id; True if it was new."""
@@ -152,6 +169,8 @@ class ChatService:
         self._receipts: asyncio.Task[None] | None = None
         self._typing_sent: dict[str, float] = {}
         self._titles: dict[str, str] = {}
+        self.groups = GroupDirectory()
+        self._group_reads: asyncio.Lock = asyncio.Lock()  # GROUP_CHANGED read in the order said
         self._flushing: asyncio.Lock = asyncio.Lock()
         self.last_error: tuple[str, str] | None = None
         self.stats = {"sent": 0, "received": 0, "unsent": 0, "ignored_blocked": 0, "unreadable": 0}
@@ -184,6 +203,7 @@ class ChatService:
     async def load(self) -> None:
         """After the log-in: the unread counts (contacts shows them) and the unsent messages."""
         self._require_ready()
+        await self.groups.load(self.messaging)
         self._unread = await self.messaging.unread_counts()
         for conversation, unread in sorted(self._unread.items()):
             self._say(ev.UNREAD_CHANGED, {"conversation": conversation, "unread": unread})
@@ -193,12 +213,12 @@ class ChatService:
     def forget(self) -> None:
         """Log-out or lock: nothing of this profile stays in memory."""
         for conversation in self._conversations.values():
-            if conversation._typing_timer is not None:
-                conversation._typing_timer.cancel()
+            conversation.stop_typing_timers()
             conversation.tell("reset", messages=[], has_older=False)
         self._conversations.clear()
         self._unread.clear()
         self._titles.clear()
+        self.groups.clear()
         self._to_deliver.clear()
         self._typing_sent.clear()
         for _, waiter in self._waiters:
@@ -208,20 +228,49 @@ class ChatService:
 
     # ------------------------------------------------------------------ checking input
     def _peer(self, conversation: object) -> str:
+        """A well-formed conversation id: a user id not ours, or a group id (known or not)."""
         me = self._require_ready()
+        if is_group(conversation):
+            return str(conversation)
         if not is_user_id(conversation):
-            raise InvalidChatInputError("conversation", f"must be a contact's user id, got {conversation!r}")
+            raise InvalidChatInputError("conversation", "must be a contact's user id or a group id "
+                                        f"('group:' and 32 hex digits), got {conversation!r}")
         if conversation == me:
             raise InvalidChatInputError("conversation", "is your own user id")
         return str(conversation)
 
+    async def _target(self, conversation: object, *, write: bool = False) -> str:
+        """:meth:`_peer`, then a group not known yet is read from messaging (its
+        ``GROUP_CHANGED`` may still be on the bus); with ``write``, :meth:`_writable`."""
+        peer = self._peer(conversation)
+        if is_group(peer) and peer not in self.groups and await self.groups.refresh(self.messaging, peer) is None:
+            raise UnknownGroupError(peer)
+        return self._writable(peer) if write else peer
+
     def _writable(self, conversation: object) -> str:
         peer = self._peer(conversation)
+        if is_group(peer):
+            state = self.groups.state(peer)
+            if state is None:
+                raise UnknownGroupError(peer)
+            if state != "active":
+                raise GroupClosedError(peer, state, self.title(peer))
+            return peer
         if not self.contacts.is_contact(peer):
             raise NotAContactError(peer)
         if self.contacts.is_blocked(peer):
             raise ContactBlockedError(peer, self.title(peer))
         return peer
+
+    def _answers(self, peer: str) -> bool:
+        """Whether receipts go to ``peer``: an active group, or a contact not blocked."""
+        if is_group(peer):
+            return self.groups.state(peer) == "active"
+        return self.contacts.is_contact(peer) and not self.contacts.is_blocked(peer)
+
+    def _blocked(self, peer: str) -> bool:
+        """A blocked contact (a group is never blocked: contacts apply to pairwise conversations)."""
+        return not is_group(peer) and self.contacts.is_blocked(peer)
 
     def _text(self, text: object) -> str:
         if not isinstance(text, str):
@@ -244,7 +293,10 @@ class ChatService:
 
     # ------------------------------------------------------------------ names
     def title(self, conversation: str) -> str:
-        """The contact's name, or a short id for someone not (or no longer) in the list."""
+        """The group's name, the contact's name, or a short id for someone not (or no longer)
+        in the list."""
+        if is_group(conversation):
+            return self.groups.name(conversation) or f"{conversation[6:14]}… (unknown group)"
         title = self._titles.get(conversation)
         if title is None:
             title = f"{conversation[:8]}… (not a contact)"
@@ -256,6 +308,39 @@ class ChatService:
             self._titles[conversation] = title
         return title
 
+    def member_name(self, user_id: object) -> str:
+        """A group member as a message or a typing line names them: "You" (our display name), a
+        contact's name, or a short id ("abcd1234…")."""
+        if not isinstance(user_id, str) or not user_id:
+            return "Someone"
+        if user_id == self.identity.user_id:
+            return self._me()
+        try:
+            if is_user_id(user_id) and self.contacts.is_contact(user_id):
+                return self.title(user_id)
+        except ChatKernelError:  # the list is loading
+            pass
+        return f"{user_id[:8]}…"
+
+    def group(self, conversation: str) -> dict[str, Any] | None:
+        """What chat knows of a group (a copy of ``messaging.group``), or None."""
+        info = self.groups.get(conversation)
+        return None if info is None else {**info, "members": list(info.get("members", ()))}
+
+    def is_group(self, conversation: object) -> bool:
+        return is_group(conversation)
+
+    async def group_changed(self, group: object, change: object = None) -> None:
+        """``GROUP_CHANGED``: read the group again; the windows showing it redraw."""
+        if not is_group(group) or not self.ready:
+            return
+        async with self._group_reads:
+            await self.groups.refresh(self.messaging, str(group))
+        window = self._conversations.get(str(group))
+        if window is not None:
+            window.tell("group", change=change, info=self.group(str(group)))
+        self._notify("CHANGED")
+
     def contacts_changed(self) -> None:
         """A contact was added, renamed, removed or (un)blocked: names are read again."""
         self._titles.clear()
@@ -264,10 +349,14 @@ class ChatService:
         return self.identity.display_name or "You"
 
     # ------------------------------------------------------------------ message dicts
+    def _author(self, peer: str, row: Mapping[str, Any]) -> str:
+        if row["direction"] == "out":
+            return self._me()
+        return self.member_name(row.get("author")) if is_group(peer) else self.title(peer)
+
     def _from_row(self, peer: str, row: dict[str, Any]) -> dict[str, Any]:
-        mine = row["direction"] == "out"
         return {"id": row["id"], "conversation": peer, "direction": row["direction"],
-                "author": self._me() if mine else self.title(peer), "text": row["body"],
+                "author": self._author(peer, row), "text": row["body"],
                 "sent_at": int(row["sent_at"]), "status": row["status"],
                 "edited": row["edited_at"] is not None and not row["deleted"], "deleted": bool(row["deleted"]),
                 "reply_to": row["reply_to"], "seq": row["seq"], "reason": None}
@@ -323,8 +412,9 @@ class ChatService:
         conversation.loaded = True
 
     async def conversations(self) -> list[dict[str, Any]]:
-        """Every conversation with messages, and every contact: ``{conversation, title, contact,
-        blocked, messages, unread, last_at}``, the most recent first."""
+        """Every conversation with messages, every contact and every group we are in:
+        ``{conversation, title, group, contact, blocked, messages, unread, last_at}``, the most
+        recent first (a group we left stays while it has messages)."""
         self._require_ready()
         seen: dict[str, dict[str, Any]] = {}
         for item in await self.messaging.conversations():
@@ -336,9 +426,13 @@ class ChatService:
             known["last_at"] = max(known["last_at"], int(last))
         for contact in self._contacts():
             seen.setdefault(contact, {"messages": 0, "last_at": 0})
-        out = [{"conversation": peer, "title": self.title(peer), "contact": self.contacts.is_contact(peer),
-                "blocked": self.contacts.is_blocked(peer), "messages": info["messages"],
-                "unread": self._unread.get(peer, 0), "last_at": info["last_at"]} for peer, info in seen.items()]
+        for group in self.groups.all():
+            if group.get("state") == "active":
+                seen.setdefault(str(group["group"]), {"messages": 0, "last_at": 0})
+        out = [{"conversation": peer, "title": self.title(peer), "group": is_group(peer),
+                "contact": not is_group(peer) and self.contacts.is_contact(peer), "blocked": self._blocked(peer),
+                "messages": info["messages"], "unread": self._unread.get(peer, 0), "last_at": info["last_at"]}
+               for peer, info in seen.items()]
         return sorted(out, key=lambda c: (-c["last_at"], c["title"].casefold()))
 
     def _contacts(self) -> list[str]:
@@ -350,7 +444,7 @@ class ChatService:
 
     async def open(self, conversation: str) -> list[dict[str, Any]]:
         """Open ``conversation`` in a window: its newest page (and what is unsent), oldest first."""
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         window = self._window(peer)
         if not window.loaded:
             await self._fill(window)
@@ -396,7 +490,7 @@ class ChatService:
 
     async def older(self, conversation: str) -> list[dict[str, Any]]:
         """Load the page before the oldest loaded one into the window; the messages added."""
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         window = self._window(peer)
         if not window.loaded:
             await self._fill(window)
@@ -416,7 +510,7 @@ class ChatService:
     async def history(self, conversation: str, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` stored messages before ``seq`` ``before`` (the newest without it),
         oldest first, then (without ``before``) what is unsent."""
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise InvalidChatInputError("limit", "must be an integer from 1 to 10000")
         if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
@@ -425,7 +519,7 @@ class ChatService:
         return await self._quoted(peer, rows + ([] if before is not None else await self._unsent(peer)))
 
     async def message(self, conversation: str, message_id: str) -> dict[str, Any]:
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         message_id = self._message_id(message_id)
         window = self._conversations.get(peer)
         if window is not None and message_id in window.by_id:
@@ -453,7 +547,7 @@ class ChatService:
 
     async def search(self, conversation: str, text: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """Messages holding ``text`` (tombstones never match), oldest first."""
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         if not isinstance(text, str) or not text.strip() or len(text) > 200:
             raise InvalidChatInputError("text", "must be 1 to 200 characters to search for")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1_000:
@@ -466,7 +560,7 @@ class ChatService:
     async def export(self, conversation: str) -> str:
         """The whole conversation as Markdown: a heading per day, each message under its author
         and time, replies quoted, tombstones marked. Read page by page, oldest last."""
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         pages: list[list[dict[str, Any]]] = []
         before: int | None = None
         while True:
@@ -479,7 +573,8 @@ class ChatService:
                 break
         messages = [m for page in reversed(pages) for m in page] + await self._unsent(peer)
         messages = await self._quoted(peer, messages)
-        lines = [f"# Conversation with {_md_text(self.title(peer))}", ""]
+        heading = f"Group {self.title(peer)}" if is_group(peer) else f"Conversation with {self.title(peer)}"
+        lines = [f"# {_md_text(heading)}", ""]
         day = None
         for message in messages:
             stamp = datetime.fromtimestamp(message["sent_at"] / 1000)
@@ -501,9 +596,9 @@ class ChatService:
 
     # ------------------------------------------------------------------ writing
     async def send(self, conversation: str, text: str, *, reply_to: str | None = None) -> dict[str, Any]:
-        """Write to a contact; the message, ``queued`` (or ``failed`` with its reason, kept for
+        """Write to a contact or a group; the message, ``queued`` (or ``failed`` with its reason, kept for
         :meth:`retry`). It shows in an open window at once and moves on with the receipts."""
-        peer = self._writable(conversation)
+        peer = await self._target(conversation, write=True)
         text = self._text(text)
         if reply_to is not None:
             reply_to = self._message_id(reply_to, "reply_to")
@@ -527,7 +622,8 @@ class ChatService:
                 raise InvalidChatInputError("text", getattr(exc, "reason", str(exc))) from None
             return await self._keep_unsent(message, exc)
         self.stats["sent"] += 1
-        return self._current(peer, message)
+        current = self._current(peer, message)
+        return (await self._quoted(peer, [current]))[0] if isinstance(current["reply_to"], str) else current
 
     def _current(self, peer: str, message: dict[str, Any]) -> dict[str, Any]:
         window = self._conversations.get(peer)
@@ -592,7 +688,12 @@ class ChatService:
         return sent
 
     async def _send_unsent(self, peer: str, message: dict[str, Any]) -> str:
-        if self.contacts.is_blocked(peer) or not self.contacts.is_contact(peer):
+        if is_group(peer):
+            if peer not in self.groups:
+                await self.groups.refresh(self.messaging, peer)
+            if self.groups.state(peer) != "active":
+                return "kept"
+        elif self.contacts.is_blocked(peer) or not self.contacts.is_contact(peer):
             return "kept"
         try:
             await self.messaging.send(peer, message["text"], message_id=message["id"], reply_to=message["reply_to"])
@@ -616,7 +717,7 @@ class ChatService:
 
     async def retry(self, conversation: str, message_id: str) -> dict[str, Any]:
         """Send a ``failed`` message again (or a ``queued`` unsent one now)."""
-        peer = self._writable(conversation)
+        peer = await self._target(conversation, write=True)
         message_id = self._message_id(message_id)
         unsent = [m for m in await self._unsent(peer) if m["id"] == message_id]
         if unsent:
@@ -637,7 +738,7 @@ class ChatService:
 
     async def edit(self, conversation: str, message_id: str, text: str) -> dict[str, Any]:
         """Replace the text of one of ours, for both sides."""
-        peer = self._writable(conversation)
+        peer = await self._target(conversation, write=True)
         message_id = self._message_id(message_id)
         text = self._text(text)
         found = await self._find(peer, message_id)
@@ -653,7 +754,7 @@ class ChatService:
 
     async def delete(self, conversation: str, message_id: str) -> None:
         """Delete one of ours for both sides: a tombstone stays (no text)."""
-        peer = self._peer(conversation)
+        peer = await self._target(conversation)
         message_id = self._message_id(message_id)
         found = await self._find(peer, message_id)
         if found is None or found["direction"] != "out":
@@ -665,7 +766,7 @@ class ChatService:
             self._unshow(peer, message_id)
             self._say(ev.MESSAGE_DELETED, {"conversation": peer, "id": message_id})
             return
-        self._writable(peer)  # the peer's copy changes too: only a contact not blocked
+        self._writable(peer)  # the others' copies change too: a contact not blocked, a group we are in
         await self.messaging.delete(peer, message_id)
         await self._changed(peer, message_id, ev.MESSAGE_DELETED)
 
@@ -682,12 +783,13 @@ class ChatService:
         return message
 
     async def read(self, conversation: str, up_to: str | None = None) -> list[str]:
-        """Mark the peer's messages read (all, or up to ``up_to``); a read receipt goes to a
-        contact when ``read_receipts`` is on. The ids newly read."""
-        peer = self._peer(conversation)
+        """Mark the peer's (the members') messages read (all, or up to ``up_to``); a read receipt
+        goes to a contact, or to each author in a group we are in, when ``read_receipts`` is on.
+        The ids newly read."""
+        peer = await self._target(conversation)
         if up_to is not None:
             up_to = self._message_id(up_to, "up_to")
-        receipt = self.config.read_receipts and self.contacts.is_contact(peer) and not self.contacts.is_blocked(peer)
+        receipt = self.config.read_receipts and self._answers(peer)
         try:
             ids = await self.messaging.mark_read(peer, up_to, receipt=receipt)
         except Exception as exc:
@@ -708,7 +810,7 @@ class ChatService:
 
     async def typing(self, conversation: str) -> bool:
         """Tell the peer we are typing, at most once per ``typing_interval_s``; whether it went."""
-        peer = self._writable(conversation)
+        peer = await self._target(conversation, write=True)
         if not self.config.typing_indicators:
             return False
         now = time.monotonic()
@@ -726,7 +828,7 @@ class ChatService:
     async def next_message(self, conversation: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
         """The next message received (from ``conversation``, or anyone); ``TimeoutError`` after
         ``timeout`` seconds."""
-        peer = None if conversation is None else self._peer(conversation)
+        peer = None if conversation is None else await self._target(conversation)
         self._require_ready()
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or timeout <= 0):
@@ -745,28 +847,31 @@ class ChatService:
     async def received(self, peer: str, message_id: str) -> None:
         if not self.ready:
             return
-        if self.contacts.is_blocked(peer):
+        if self._blocked(peer):
             self.stats["ignored_blocked"] += 1
             self.log.info("message %s from blocked %s: stored, not shown", message_id, peer[:8])
             return
+        if is_group(peer) and peer not in self.groups:  # its GROUP_CHANGED may still be on the bus
+            await self.groups.refresh(self.messaging, peer)
         row = await self.messaging.message(peer, message_id, direction="in")
         if row is None:
             return
         window = self._conversations.get(peer)
         message = (await self._quoted(peer, [self._from_row(peer, row)], window))[0]
-        self.stop_typing(peer)
+        author = str(row.get("author") or peer) if is_group(peer) else peer
+        self.stop_typing(peer, author)
         if window is not None and window.loaded:
             window.put(message)
             window.tell("upsert", message=message)
         self.stats["received"] += 1
         if message["status"] == "received":
             self._set_unread(peer, self._unread.get(peer, 0) + 1)
-        self._say(ev.MESSAGE_RECEIVED, {"conversation": peer, "peer": peer, "id": message_id,
+        self._say(ev.MESSAGE_RECEIVED, {"conversation": peer, "peer": author, "id": message_id,
                                         "sent_at": message["sent_at"]})
         for wanted, waiter in list(self._waiters):
             if wanted in (None, peer) and not waiter.done():
                 waiter.set_result(message)
-        if self.config.delivery_receipts and self.contacts.is_contact(peer):
+        if self.config.delivery_receipts and self._answers(peer):
             self._to_deliver.setdefault(peer, []).append(message_id)
             if self._receipts is None:
                 self._receipts = spawn_task(self._send_receipts(), name="chat:receipts")
@@ -805,6 +910,8 @@ class ChatService:
             self._say(ev.MESSAGE_FAILED, {"conversation": peer, "id": message_id, "reason": str(reason)})
 
     async def receipt(self, peer: str, kind: str, ids: list[str]) -> None:
+        """Ours were delivered (read) there; in a group messaging says so once every member's
+        receipt does (a message's status is its slowest member's)."""
         if not self.ready or kind not in ("delivered", "read") or not ids:
             return
         window = self._conversations.get(peer)
@@ -818,7 +925,7 @@ class ChatService:
         self._say(spec, {"conversation": peer, "ids": list(ids)})
 
     async def changed(self, peer: str, message_id: str, change: str) -> None:
-        if not self.ready or self.contacts.is_blocked(peer):
+        if not self.ready or self._blocked(peer):
             return
         window = self._conversations.get(peer)
         if window is not None and window.loaded and message_id in window.by_id:
@@ -843,32 +950,45 @@ class ChatService:
             window.tell("notice", text=_UNREADABLE.get(str(reason), _UNREADABLE["other"]).format(
                 name=self.title(peer), reason=reason))
 
-    def peer_typing(self, peer: str) -> None:
-        if not self.ready or not self.config.typing_indicators or self.contacts.is_blocked(peer):
+    def peer_typing(self, peer: str, author: object = None) -> None:
+        """The peer (in a group, the member ``author``) is typing: said to the windows until
+        ``typing_timeout_s`` passes without another notice, or their message arrives."""
+        if not self.ready or not self.config.typing_indicators or self._blocked(peer):
+            return
+        who = author if is_group(peer) else peer
+        if not isinstance(who, str) or not who or who == self.identity.user_id:
             return
         window = self._window(peer)
-        if window._typing_timer is not None:
-            window._typing_timer.cancel()
-        window._typing_timer = asyncio.get_running_loop().call_later(self.config.typing_timeout_s,
-                                                                     self._typing_over, window)
-        if not window.typing:
-            window.typing = True
-            window.tell("typing", active=True)
-            self._say(ev.TYPING_STARTED, {"conversation": peer, "peer": peer})
+        old = window.typers.pop(who, None)
+        if old is not None:
+            old.cancel()
+        window.typers[who] = asyncio.get_running_loop().call_later(self.config.typing_timeout_s,
+                                                                   self._typing_over, window, who)
+        if old is None:
+            window.tell("typing", active=True, names=self.typing_names(window.id))
+            self._say(ev.TYPING_STARTED, {"conversation": peer, "peer": who})
 
-    @staticmethod
-    def _typing_over(window: Conversation) -> None:
-        window._typing_timer = None
-        window.typing = False
-        window.tell("typing", active=False)
+    def typing_names(self, conversation: str) -> list[str]:
+        """Who is typing in ``conversation``, as the window names them."""
+        window = self._conversations.get(conversation)
+        if window is None:
+            return []
+        if not is_group(conversation):
+            return [self.title(conversation)] if window.typing else []
+        return [self.member_name(who) for who in window.typers]
 
-    def stop_typing(self, peer: str) -> None:
+    def _typing_over(self, window: Conversation, who: str) -> None:
+        timer = window.typers.pop(who, None)
+        if timer is not None:
+            timer.cancel()
+        window.tell("typing", active=window.typing, names=self.typing_names(window.id))
+
+    def stop_typing(self, peer: str, author: str | None = None) -> None:
         """Their message arrived: they are no longer typing it."""
         window = self._conversations.get(peer)
-        if window is not None and window.typing:
-            if window._typing_timer is not None:
-                window._typing_timer.cancel()
-            self._typing_over(window)
+        who = author or peer
+        if window is not None and who in window.typers:
+            self._typing_over(window, who)
 
     def __repr__(self) -> str:
         return (f"ChatService(ready={self.ready}, conversations={len(self._conversations)}, "

@@ -5,6 +5,9 @@ It reads the chat service and follows the chat actor; every action goes through
 a refusal comes back as the service's ``last_error``, shown in the conversation pane. Each
 message body is rendered once (markdown-it-py, then nh3: no script, no remote image), cached by
 id and text, and a big one off the kernel's loop; names are escaped or set as text.
+
+A group is listed after the contacts as ``# name`` (``[left]`` / ``[removed]`` once read-only);
+its view heads each run of incoming messages with the author's name and says who is typing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from chatkernel import ChatKernelError, Event, InspectionRecord, fire
-from widgets import ConversationView, FeatureView, MarkdownError, feature_actor, render_markdown
+from widgets import FeatureView, GroupConversationView, MarkdownError, feature_actor, render_markdown, typing_line
 
 from . import events as ev
 
@@ -30,8 +33,11 @@ _RENDERED_CACHE = 4_096  # bodies kept rendered (a few screens of every open con
 _OFF_LOOP_BYTES = 4_096  # bodies longer than this render in a thread (a hostile 32 KB one takes ~1 s)
 
 
-def _label(name: str, unread: int, blocked: bool) -> str:
-    return f"{name}{f' ({unread})' if unread else ''}{' [blocked]' if blocked else ''}"
+def _label(name: str, unread: int, blocked: bool, mark: str = "") -> str:
+    return f"{name}{f' ({unread})' if unread else ''}{' [blocked]' if blocked else ''}{mark}"
+
+
+_CLOSED = {"left": "you left this group", "removed": "you were removed from this group"}
 
 
 class ChatWindow(FeatureView):
@@ -41,8 +47,9 @@ class ChatWindow(FeatureView):
         actor = feature_actor(source, "chat", "ChatWindow")
         self.picker = widgets.Select(options=[], rows=14, layout=widgets.Layout(
             width="28%", min_width="110px", max_width="200px", height="auto"))
-        self.picker.observe(lambda change: self.show(change["new"]), names="value")
-        self.view = ConversationView(title="", subtitle="pick a conversation", placeholder="Pick a conversation")
+        self._relisting = False  # new labels (an unread count) are no pick: the shown conversation stays
+        self.picker.observe(lambda change: self._relisting or self.show(change["new"]), names="value")
+        self.view = GroupConversationView(title="", subtitle="pick a conversation", placeholder="Pick a conversation")
         self.view.layout = widgets.Layout(flex="1 1 auto", min_width="0")
         self.view.on_send(lambda text, reply_to: self._fire("SEND", text=text, reply_to=reply_to))
         self.view.on_edit(lambda message_id, text: self._fire("EDIT", message_id=message_id, text=text))
@@ -82,7 +89,9 @@ class ChatWindow(FeatureView):
         if self.picker.value != conversation and (conversation is None or conversation in self._options()):
             self.picker.value = conversation
         self.view.set_messages([], has_older=False)
+        self.view.typing_text = ""
         self.view.set_typing(False)
+        self.view.group = conversation is not None and self.service.is_group(conversation)
         if conversation is None:
             self.view.title, self.view.subtitle = "", "pick a conversation"
             self.view.placeholder = "Pick a conversation"
@@ -114,7 +123,10 @@ class ChatWindow(FeatureView):
             self._render_then(self.service.messages(self.conversation), lambda shown: self.view.set_messages(
                 shown, has_older=self.view.has_older))
         elif kind == "typing":
+            self.view.typing_text = typing_line(data.get("names") or []) if self.view.group else ""
             self.view.set_typing(bool(data.get("active")))
+        elif kind == "group":
+            self._draw_header()
         elif kind == "notice":
             self.view.error = str(data.get("text", ""))
 
@@ -193,11 +205,20 @@ class ChatWindow(FeatureView):
                 listed = []
             options = [(_label(c["name"], unread.get(c["user_id"], 0), c["blocked"]), c["user_id"]) for c in listed]
             strangers = sorted(set(unread) - {c["user_id"] for c in listed})
-            options += [(_label(service.title(peer), unread[peer], False), peer) for peer in strangers]
+            options += [(_label(service.title(peer), unread[peer], False), peer) for peer in strangers
+                        if not service.is_group(peer)]
+            groups = sorted(service.groups.all(), key=lambda g: str(g.get("name", "")).casefold())
+            options += [(_label(f"# {g['name']}", unread.get(g["group"], 0), False,
+                                "" if g.get("state") == "active" else f" [{g.get('state')}]"), g["group"])
+                        for g in groups]
         if list(self.picker.options) != options:
             keep = self.conversation
-            self.picker.options = options
-            self.picker.value = keep if any(value == keep for _, value in options) else None
+            self._relisting = True
+            try:
+                self.picker.options = options
+                self.picker.value = keep if any(value == keep for _, value in options) else None
+            finally:
+                self._relisting = False
         self._draw_header()
 
     def _draw_header(self) -> None:
@@ -208,6 +229,9 @@ class ChatWindow(FeatureView):
         conversation = self.conversation
         if conversation is None or not service.ready:
             self.view.disabled, self.view.disabled_reason = True, "log in and pick a conversation"
+            return
+        if service.is_group(conversation):
+            self._draw_group(conversation)
             return
         contacts = service.contacts
         if not contacts.is_contact(conversation):
@@ -228,6 +252,26 @@ class ChatWindow(FeatureView):
                 contact.get("trust"), str(contact.get("trust")))
             self.view.subtitle = f"{contact['presence']} · {trust}"
             self.view.title = contact["name"]
+
+    def _draw_group(self, conversation: str) -> None:
+        info = self.service.group(conversation)
+        if info is None:
+            self.view.disabled, self.view.disabled_reason = True, "this group is not known here (yet)"
+            return
+        state = str(info.get("state"))
+        self.view.title = self.service.title(conversation)
+        self.view.placeholder = f"Message {self.view.title}"
+        if state == "active":
+            self.view.disabled, self.view.disabled_reason = False, ""
+        else:
+            self.view.disabled = True
+            self.view.disabled_reason = _CLOSED.get(state, f"you are not in this group ({state})") + ": read only"
+        me = self.service.identity.user_id
+        members = info.get("members", ())
+        names = sorted((self.service.member_name(m) for m in members if m != me), key=str.casefold)
+        names = (["you"] if me in members else []) + names
+        shown = ", ".join(names[:9]) + (f" and {len(names) - 9} more" if len(names) > 9 else "")
+        self.view.subtitle = f"{len(members)} members: {shown}"
 
     def _trust(self, conversation: str) -> str | None:
         try:
