@@ -78,7 +78,7 @@ class GroupsPanel(FeatureView):
         self.invite_button = widgets.Button(description="Invite", icon="user-plus")
         self.invite_button.on_click(lambda _: self.invite())
         self.remove_member = widgets.Dropdown(options=[], value=None)
-        self.remove_button = widgets.Button(description="Remove member", icon="user-times")
+        self.remove_button = widgets.Button(description="Remove", icon="user-times")
         self.remove_button.on_click(lambda _: self.remove())
         self._confirm_leave: str | None = None
         self.groups: list[dict[str, Any]] = []
@@ -175,6 +175,9 @@ class GroupsPanel(FeatureView):
         self._set_options(self.picker, [(f"{g['name']} ({g['member_count']})"
                                          + (" - read-only" if g["read_only"] else ""), g["group"])
                                         for g in self.groups])
+        if self.picker.value is None and self.picker.options:  # something to act on from the start
+            self.picker.value = service.selected if service.selected in dict(self.picker.options).values() \
+                else self.picker.options[0][1]
         self.create_button.disabled = not service.ready
         self._draw_actions()
 

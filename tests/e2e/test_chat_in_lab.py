@@ -1,7 +1,11 @@
 """The quickstart in a real JupyterLab: a person types in Alice's window, presses Enter, and the
 message shows in Bob's window, decrypted, while Alice's copy gets its delivered and then read
-ticks (Bob's window has it in view). Nothing in either window shows an error; screenshots of the
-two windows in the light and the dark theme go to ``artifacts/screenshots/chat-<theme>.png``.
+ticks (Bob's window has it in view). Then the same in the quickstart's group of three: typed in
+Alice's group window, the message shows in Bob's and Carol's, headed by "Alice", and Alice's copy
+turns read once both have looked. Nothing in any window shows an error; screenshots of the two
+windows and of the three group windows in the light and the dark theme go to
+``artifacts/screenshots/chat-<theme>.png`` and ``group-<theme>.png``, and of Alice's Groups tab
+to ``groups-<theme>.png``.
 
     .venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_chat_in_lab.py
 """
@@ -17,6 +21,7 @@ lab = sys.modules["_chatkernel_e2e_lab"]  # loaded by conftest.py, which pytest 
 
 NOTEBOOK = "03_quickstart.ipynb"
 TEXT = "hello from the browser, **Bob**"
+GROUP_TEXT = "hello from the browser, **both** of you"
 
 _JS_STATE = """([text]) => {
   const shells = [...document.querySelectorAll('.jp-NotebookPanel .chatkernel-shell')];
@@ -36,6 +41,43 @@ _JS_STATE = """([text]) => {
                .filter((t) => t),
   };
 }"""
+
+
+_JS_GROUP = """([text]) => {
+  const shells = [...document.querySelectorAll('.jp-NotebookPanel .chatkernel-shell')];
+  if (shells.length < 5) return null;
+  const [alice, bob, carol] = shells.slice(2, 5);
+  const mine = [...alice.querySelectorAll('.ck-conv-out')].find(
+      (row) => row.querySelector('.ck-conv-body')?.textContent.includes('of you'));
+  const seen = (shell) => {
+    const rows = [...shell.querySelectorAll('.ck-conv-in')];
+    const at = rows.findIndex((row) => row.querySelector('.ck-conv-body')?.textContent.includes('of you'));
+    if (at < 0) return null;
+    // the author line heads a run of one author's messages: find the one above this row
+    let author = '';
+    for (let i = at; i >= 0 && !author; i--) author = rows[i].querySelector('.ck-conv-author')?.textContent || '';
+    return {html: rows[at].querySelector('.ck-conv-body').innerHTML, author};
+  };
+  const tick = mine?.querySelector('.ck-conv-tick');
+  return {
+    titles: [alice, bob, carol].map((s) => s.querySelector('.ck-conv-title')?.textContent || ''),
+    bob: seen(bob), carol: seen(carol),
+    tick: tick ? tick.getAttribute('aria-label') : null,
+    errors: shells.flatMap((s) => [...s.querySelectorAll('.ck-conv-error-text')].map((e) => e.textContent.trim()))
+               .filter((t) => t),
+  };
+}"""
+
+
+def _screenshot(page: Any, name: str, nth: int) -> None:
+    for theme, label in (("light", "JupyterLab Light"), ("dark", "JupyterLab Dark")):
+        lab.change_theme(page, label)
+        shot = lab.SCREENSHOT_DIR / f"{name}-{theme}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.locator(".jp-NotebookPanel .jp-OutputArea-output:has(.chatkernel-shell)").nth(nth).screenshot(
+            path=str(shot))
+        assert shot.stat().st_size > 10_000
+    lab.change_theme(page, "JupyterLab Light")
 
 
 @pytest.mark.browser
@@ -69,11 +111,35 @@ def test_a_message_typed_in_alices_window_reaches_bobs_with_its_ticks(lab_server
                       "the read tick on Alice's copy", [TEXT])
     assert state["errors"] == [], state
 
-    for theme, name in (("light", "JupyterLab Light"), ("dark", "JupyterLab Dark")):
-        lab.change_theme(page, name)
-        shot = lab.SCREENSHOT_DIR / f"chat-{theme}.png"
-        shot.parent.mkdir(parents=True, exist_ok=True)
-        page.locator(".jp-NotebookPanel .jp-OutputArea-output:has(.chatkernel-shell)").first.screenshot(
-            path=str(shot))
-        assert shot.stat().st_size > 10_000
-    lab.change_theme(page, "JupyterLab Light")
+    _screenshot(page, "chat", 0)
+
+    # the group of three: alice types, bob and carol see it under her name, both look, it is read
+    state = lab._poll(page, _JS_GROUP, lambda s: bool(s), lab.RENDER_SETTLE_TIMEOUT, "the group windows",
+                      [GROUP_TEXT])
+    assert state["titles"] == ["Flat", "Flat", "Flat"], state
+    alice_group, bob_group, carol_group = (shells.nth(i) for i in (2, 3, 4))
+    alice_group.scroll_into_view_if_needed()
+    composer = alice_group.locator(".ck-conv-input")
+    composer.click()
+    page.keyboard.type(GROUP_TEXT)
+    page.keyboard.press("Enter")
+    state = lab._poll(page, _JS_GROUP, lambda s: bool(s and s["bob"] and s["carol"]), lab.RENDER_SETTLE_TIMEOUT,
+                      "the group message in Bob's and Carol's windows", [GROUP_TEXT])
+    for who in ("bob", "carol"):
+        assert "<strong>both</strong>" in state[who]["html"] and state[who]["author"] == "Alice", state
+    for window in (bob_group, carol_group):  # both look at it: each window sends its read receipt
+        window.scroll_into_view_if_needed()
+        window.locator(".ck-conv-list").hover()
+    state = lab._poll(page, _JS_GROUP, lambda s: bool(s and s["tick"] == "read"), lab.RENDER_SETTLE_TIMEOUT,
+                      "the read tick on Alice's group message", [GROUP_TEXT])
+    assert state["errors"] == [], state
+    _screenshot(page, "group", 1)
+
+    # the Groups tab of alice's window: the group, its members, and the admin's buttons
+    alice_group.locator("button", has_text="Groups").first.click()
+    panel = alice_group.locator(".chatkernel-groups")
+    panel.wait_for(state="visible", timeout=lab.RENDER_SETTLE_TIMEOUT * 1000)
+    text = panel.inner_text()
+    assert "Flat" in text and "Carol" in text and "Traceback" not in text, text
+    _screenshot(page, "groups", 1)
+    alice_group.locator("button", has_text="Chats").first.click()
