@@ -303,6 +303,10 @@ class GroupsMixin:
                 try:
                     await self._seal(member, Content(uuid.uuid4().hex, "group", "", _ms(), group=control), store)
                 except Exception as exc:
+                    if _never(exc):  # no such user on the relay (a made-up member): it would wait forever
+                        self.log.info("group control %s for %s dropped: %s", action, member, exc)
+                        await self.db.execute("DELETE FROM messaging_group_due WHERE seq = ?", (seq,))
+                        continue
                     stuck.add(member)
                     self.log.info("group control %s for %s waits: %s: %s", action, member, type(exc).__name__, exc)
             left = await self.db.fetchone("SELECT count(*) FROM messaging_group_due")
@@ -501,6 +505,13 @@ class GroupsMixin:
         rows = await self.db.fetchall("SELECT relay_id, sender, envelope FROM messaging_group_parked "
                                       "WHERE group_id = ? ORDER BY received_at, rowid", (group_id,))
         return [(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+
+
+def _never(exc: BaseException) -> bool:
+    """A send that can never succeed: the relay knows no such user, or hands out a forged bundle
+    (signaling's errors, by name: features never import each other)."""
+    name = type(exc).__name__
+    return (name == "NoBundleError" and getattr(exc, "code", None) == "unknown_user") or name == "InvalidBundleError"
 
 
 def _next_admin(admin: str, remaining: list[str], leaving: str) -> str:

@@ -263,3 +263,16 @@ async def test_a_member_added_later_gets_everyones_key_and_the_next_message(peop
     said = await bob.messaging.send(group, "welcome carol")
     await carol.wait_for(lambda: any(e["id"] == said for e in carol.of("SECURE_MESSAGE_RECEIVED")))
     assert (await carol.messaging.group(group))["members"] == sorted([alice.user_id, bob.user_id, carol.user_id])
+
+
+async def test_a_made_up_member_does_not_hold_the_group_up(people, relay):
+    """An invitation may name a user id nobody holds (a hostile admin, a typo): the controls for
+    it are dropped once the relay says there is no such user, and the others talk."""
+    alice, bob = await people("Alice", "Bob")
+    nobody = "a" * 32
+    group = await alice.messaging.create_group("Ghost", [bob.user_id, nobody])
+    await _quiet(relay, alice, bob)  # nothing stays due: the controls for nobody went nowhere
+    assert not await alice.db.fetchone("SELECT 1 FROM messaging_group_due")
+    assert not await bob.db.fetchone("SELECT 1 FROM messaging_group_due")
+    said = await bob.messaging.send(group, "just us two")
+    await alice.wait_for(lambda: any(e["id"] == said for e in alice.of("SECURE_MESSAGE_RECEIVED")))
