@@ -177,6 +177,11 @@ async def test_a_forged_author_and_a_stranger_are_refused(people, relay):
                                                           "payload": sealed}) == "unreadable"
     await bob.wait_for(lambda: bob.of("UNREADABLE_MESSAGE"))
     assert bob.of("UNREADABLE_MESSAGE")[-1]["reason"] in ("forged", "unknown_sender_key")
+    # the relay delivers carol's message again under another id: a replay, refused
+    assert await MessagingService.receive(bob.messaging, {"relay_id": "replayed-1", "sender": carol.user_id,
+                                                          "payload": sealed}) == "unreadable"
+    await bob.wait_for(lambda: bob.of("UNREADABLE_MESSAGE")[-1]["relay_id"] == "replayed-1")
+    assert bob.of("UNREADABLE_MESSAGE")[-1]["reason"] == "duplicate"
     # flipping a byte of the ciphertext: refused, nothing stored
     envelope = bytearray(b64url_decode(sealed["envelope"]))
     envelope[20] ^= 1
