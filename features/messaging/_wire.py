@@ -200,8 +200,9 @@ def _parse_group(value: Any) -> GroupControl:
     if not isinstance(group_id, str) or not _GROUP_ID.match(group_id):
         raise WireFormatError("group id is not 32 lowercase hex characters")
     name, members, admin = value.get("name", ""), value.get("members", []), value.get("admin", "")
-    if not isinstance(name, str) or (action in ("invite", "update") and not 1 <= len(name) <= 64):
-        raise WireFormatError("group name is not 1 to 64 characters")
+    if (not isinstance(name, str) or (action in ("invite", "update") and not 1 <= len(name.strip()) <= 64)
+            or len(name) > 64 or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name)):
+        raise WireFormatError("group name is not 1 to 64 characters without control characters")
     if (not isinstance(members, list) or len(members) > MAX_MEMBERS or len(set(map(str, members))) != len(members)
             or not all(is_user_id(m) for m in members)):
         raise WireFormatError(f"group members is not a list of at most {MAX_MEMBERS} distinct user ids")

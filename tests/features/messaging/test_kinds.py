@@ -172,3 +172,30 @@ def test_every_kind_round_trips_and_plain_text_keeps_its_version_1_bytes():
         assert _wire.parse_content(_wire.content_bytes(content)) == content
     assert _wire.content_bytes(_wire.Content("m-1", "text", "hi", 5)) == \
         b'{"v":1,"id":"m-1","kind":"text","body":"hi","sentAt":5}'
+
+
+@pytest.mark.parametrize("group", [
+    {"id": "0" * 32, "action": "join"},                                                   # no such action
+    {"id": "0" * 31, "action": "leave"},                                                  # not 32 hex
+    {"id": "0" * 32, "action": "leave", "name": "x"},                                     # a field leave has not
+    {"id": "0" * 32, "action": "key"},                                                    # key missing
+    {"id": "0" * 32, "action": "key", "key": "AAA="},                                     # padded base64
+    {"id": "0" * 32, "action": "update", "name": "a\nb", "members": [], "admin": "", "key": "AA"},
+    {"id": "0" * 32, "action": "update", "name": "", "members": [], "admin": "", "key": "AA"},
+    {"id": "0" * 32, "action": "invite", "name": "ok", "members": ["a" * 32, "a" * 32], "admin": "a" * 32,
+     "key": "AA"},                                                                         # a member twice
+    {"id": "0" * 32, "action": "invite", "name": "ok", "members": ["a" * 32], "admin": "b" * 32,
+     "key": "AA"},                                                                         # admin not a member
+])
+def test_a_group_control_that_is_not_ours_is_refused_by_name(group):
+    raw = json.dumps({"v": 1, "id": "m-1", "kind": "group", "group": group, "sentAt": 5}).encode()
+    with pytest.raises(WireFormatError, match="group"):
+        _wire.parse_content(raw)
+
+
+def test_a_group_control_round_trips_and_hides_its_key():
+    control = _wire.GroupControl("0" * 32, "invite", "Flat", ("a" * 32, "b" * 32), "a" * 32, b"secret-key")
+    content = _wire.Content("m-1", "group", "", 5, group=control)
+    assert _wire.parse_content(_wire.content_bytes(content)) == content
+    assert "secret" not in repr(content) and "redacted" in repr(control)
+    assert _wire.parse_payload(_wire.payload(b"x", "0" * 32)) == (b"x", "0" * 32)
