@@ -576,7 +576,10 @@ class MessagingService(GroupsMixin):
                 f"AND status IN ({','.join('?' * len(_RECEIPT_FROM[content.kind]))}) RETURNING id",
                 (content.kind, peer, *content.refs, *_RECEIPT_FROM[content.kind]))
             moved = [(peer, row[0], content.kind) for row in rows]
-            return moved + await self._group_receipt(tx, author, content.kind, content.refs)
+            done = {row[0] for row in rows}
+            rest = tuple(ref for ref in content.refs if ref not in done)
+            # an id of ours names one message (a unique index): what moved here is no group's
+            return moved + (await self._group_receipt(tx, author, content.kind, rest) if rest else [])
         return True  # typing: nothing to store
 
     async def _pending(self, relay_id: str) -> bool:
