@@ -30,7 +30,7 @@ from chatkernel.relay.protocol import is_user_id
 from . import _wire
 from . import events as ev
 from ._wire import Content, GroupControl
-from .errors import GroupPermissionError, InvalidMessageError, OfflineError, UnknownGroupError
+from .errors import AlreadySentError, GroupPermissionError, InvalidMessageError, OfflineError, UnknownGroupError
 
 __all__ = ["GROUP_PREFIX", "GroupsMixin", "aggregate", "is_group"]
 
@@ -70,12 +70,16 @@ class GroupsMixin:
     """The group half of :class:`~features.messaging.service.MessagingService`."""
 
     db: Any
+    identity: Any
     crypto: Any
     signaling: Any
     log: Any
     _group_lock: asyncio.Lock
 
     # provided by the service
+    @property
+    def ready(self) -> bool: ...  # pragma: no cover
+
     def _require_ready(self) -> str: ...  # pragma: no cover
 
     def _say(self, spec: Any, payload: dict[str, Any]) -> None: ...  # pragma: no cover
@@ -272,13 +276,13 @@ class GroupsMixin:
         try:
             return await self._flush_group_controls()
         except Exception as exc:  # the profile was locked meanwhile, or the disk went: tried again later
-            if not getattr(self, "ready", False):
+            if not self.ready:
                 return 0
             self.log.warning("group controls not sent now: %s: %s", type(exc).__name__, exc)
             return 1
 
     async def _flush_group_controls(self) -> int:
-        if not getattr(self, "ready", False):
+        if not self.ready:
             return 0
         async with self._group_lock:
             rows = await self.db.fetchall("SELECT seq, group_id, member, action, key FROM messaging_group_due "
@@ -289,12 +293,12 @@ class GroupsMixin:
                     continue  # keep the order per member: nothing after one that could not go
                 found = await self._load_group(None, group_id)
                 if found is None:
-                    await self.db.execute("DELETE FROM messaging_group_due WHERE seq = ?", (seq,))
+                    await self._drop_due(seq)
                     continue
                 control = GroupControl(group_id, action, found["name"], tuple(found["members"]), found["admin"],
                                        bytes(key) if key is not None else b"")
                 if action in ("invite", "update") and member not in found["members"]:
-                    await self.db.execute("DELETE FROM messaging_group_due WHERE seq = ?", (seq,))
+                    await self._drop_due(seq)
                     continue  # removed meanwhile: the invitation is void
 
                 def store(tx: Any, seq: int = seq) -> None:
@@ -305,12 +309,15 @@ class GroupsMixin:
                 except Exception as exc:
                     if _never(exc):  # no such user on the relay (a made-up member): it would wait forever
                         self.log.info("group control %s for %s dropped: %s", action, member, exc)
-                        await self.db.execute("DELETE FROM messaging_group_due WHERE seq = ?", (seq,))
+                        await self._drop_due(seq)
                         continue
                     stuck.add(member)
                     self.log.info("group control %s for %s waits: %s: %s", action, member, type(exc).__name__, exc)
             left = await self.db.fetchone("SELECT count(*) FROM messaging_group_due")
         return int(left[0]) if left else 0
+
+    async def _drop_due(self, seq: int) -> None:
+        await self.db.execute("DELETE FROM messaging_group_due WHERE seq = ?", (seq,))
 
     # ------------------------------------------------------------------ sending to a group
     async def _seal_group(self, group: str, content: Content, store: Callable[[Any], None] | None, *,
@@ -340,7 +347,12 @@ class GroupsMixin:
             if store is not None:
                 store(tx)
 
-        await self.crypto.encrypt_group(group_id, plaintext, on_commit=on_commit)
+        try:
+            await self.crypto.encrypt_group(group_id, plaintext, on_commit=on_commit)
+        except Exception as exc:
+            if type(exc).__name__ == "ConstraintError" and content.kind == "text" and receipts and only is None:
+                raise AlreadySentError(content.id) from None  # an id of ours already (as in _seal)
+            raise
         if sealed:
             for member in recipients:
                 self.signaling.enqueue(member, _wire.payload(sealed[0], group_id), f"{content.id}.{member}")
@@ -392,7 +404,7 @@ class GroupsMixin:
     async def _apply_control(self, tx: Any, sender: str, control: GroupControl) -> tuple[str, str] | None:
         """A group control from ``sender`` (pairwise, authenticated), in the receiving
         transaction: ``(group id, change)``, or None when it is void (not theirs to say)."""
-        me = str(getattr(self, "identity").user_id)
+        me = str(self.identity.user_id)
         found = await self._load_group(tx, control.id)
         group_id, action = control.id, control.action
         if action == "key":

@@ -144,15 +144,7 @@ class MessagingService(GroupsMixin):
         if is_group(peer):
             if len(message_id) > _GROUP_ID_MAX:  # each member's copy is "<id>.<member>", a message id too
                 raise InvalidMessageError("message_id", f"is over {_GROUP_ID_MAX} characters (a group message's)")
-            if await self.db.fetchone("SELECT 1 FROM messaging_messages WHERE direction = 'out' AND id = ?",
-                                      (message_id,)) is not None:
-                raise AlreadySentError(message_id)
-            try:
-                await self._seal_group(peer, content, store, receipts=True)
-            except Exception as exc:
-                if type(exc).__name__ == "ConstraintError":
-                    raise AlreadySentError(message_id) from None
-                raise
+            await self._seal_group(peer, content, store, receipts=True)
         else:
             await self._seal(peer, content, store)
         self.stats["sent"] += 1

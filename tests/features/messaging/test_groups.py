@@ -11,7 +11,7 @@ import pytest
 
 from chatkernel.relay.protocol import b64url_decode, b64url_encode
 from features.messaging import _wire
-from features.messaging.errors import GroupPermissionError, InvalidMessageError, UnknownGroupError
+from features.messaging.errors import AlreadySentError, GroupPermissionError, InvalidMessageError, UnknownGroupError
 from features.messaging.service import MessagingService
 
 pytestmark = pytest.mark.anyio
@@ -256,6 +256,12 @@ async def test_bad_input_is_refused_before_anything_is_written(people):
         await alice.messaging.remove_member(group, alice.user_id)
     with pytest.raises(InvalidMessageError, match="over 95"):
         await alice.messaging.send(group, "hi", message_id="m" * 96)
+    await alice.messaging.send(group, "once", message_id="m-once")
+    with pytest.raises(AlreadySentError):  # a retried send after a restart: nothing written again
+        await alice.messaging.send(group, "once", message_id="m-once")
+    assert [r["body"] for r in await alice.messaging.history(group)] == ["once"]
+    assert set(await alice.messaging.receipts(group, "m-once")) == {bob.user_id}
+    assert len(await alice.db.fetchall("SELECT 1 FROM signaling_outbox WHERE id LIKE 'm-once.%'")) <= 1
 
 
 async def test_a_member_added_later_gets_everyones_key_and_the_next_message(people, relay):
