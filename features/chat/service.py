@@ -41,6 +41,7 @@ from . import events as ev
 from ._api import ContactsAPI, IdentityAPI, MessagingAPI, PersistenceAPI
 from ._config import ChatConfig
 from ._groups import GroupDirectory, is_group
+from ._window import Conversation, Watcher
 from .errors import (
     ContactBlockedError,
     GroupClosedError,
@@ -55,7 +56,6 @@ __all__ = ["ChatService", "Conversation"]
 
 Emit = Callable[..., Any]
 Listener = Callable[[str, dict[str, Any]], None]
-Watcher = Callable[[str, dict[str, Any]], None]
 
 #: Errors that mean "not now": the message waits for the connection (class names along the
 #: error's MRO: features never import each other; messaging's and signaling's).
@@ -71,6 +71,8 @@ _UNREADABLE = {
     "other": "A message from {name} could not be read and was dropped ({reason}).",
 }
 _EXPORT_PAGE = 1_000
+_PAGE_READS = 3  # a page read again when more moved meanwhile than a window notes
+_CATCH_UP_ROUNDS = 16  # reads of what moved while a page was read, at most
 
 
 def _ms() -> int:
@@ -91,60 +93,6 @@ def _preview(text: str, deleted: bool = False) -> str:
     except ChatKernelError:
         flat = " ".join(text.split())
     return flat if len(flat) <= _PREVIEW_CHARS else flat[:_PREVIEW_CHARS - 1] + "…"
-
-
-class Conversation:
-    """One conversation in memory: the loaded window (oldest first, then what is unsent), who
-    watches it (windows showing it), and who is typing (the peer, or members of a group: user
-    id -> the timer that ends it)."""
-
-    def __init__(self, conversation_id: str):
-        self.id = conversation_id
-        self.messages: list[dict[str, Any]] = []
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.loaded = False
-        self.has_older = False
-        self.open = False
-        self.typers: dict[str, asyncio.TimerHandle] = {}
-        self.watchers: list[Watcher] = []
-
-    @property
-    def typing(self) -> bool:
-        return bool(self.typers)
-
-    def stop_typing_timers(self) -> None:
-        for timer in self.typers.values():
-            timer.cancel()
-        self.typers.clear()
-
-    def put(self, message: dict[str, Any]) -> bool:
-        """Add or replace by id; True if it was new."""
-        old = self.by_id.get(message["id"])
-        self.by_id[message["id"]] = message
-        if old is None:
-            self.messages.append(message)
-            return True
-        for i in range(len(self.messages) - 1, -1, -1):  # what changes is nearly always recent
-            if self.messages[i] is old:
-                self.messages[i] = message
-                break
-        return False
-
-    def drop(self, message_id: str) -> None:
-        old = self.by_id.pop(message_id, None)
-        if old is not None:
-            self.messages.remove(old)
-
-    def tell(self, kind: str, **data: Any) -> None:
-        for watcher in list(self.watchers):
-            try:
-                watcher(kind, data)
-            except Exception:  # noqa: BLE001 - a broken window must not stop the conversation
-                logging.getLogger("chatkernel.features.chat").exception("a window watching %s failed", self.id)
-
-    def __repr__(self) -> str:
-        return (f"Conversation({self.id[:8]}…, loaded={len(self.messages)}, open={self.open}, "
-                f"has_older={self.has_older})")
 
 
 class ChatService:
@@ -400,16 +348,68 @@ class ChatService:
             conversation = self._conversations[peer] = Conversation(peer)
         return conversation
 
+    def _loaded(self, peer: str, *message_ids: str) -> Conversation | None:
+        """``peer``'s window if it holds its page, to apply a change of ``message_ids`` to; a
+        page being read notes them, to read them again once it is in."""
+        window = self._conversations.get(peer)
+        if window is None:
+            return None
+        window.note(*message_ids)
+        return window if window.loaded else None
+
     async def _fill(self, conversation: Conversation) -> None:
-        peer = conversation.id
-        page = await self.messaging.history(peer, limit=self.config.page_size + 1)
-        conversation.has_older = len(page) > self.config.page_size
-        rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
-        messages = await self._quoted(peer, rows + await self._unsent(peer))
-        conversation.messages, conversation.by_id = [], {}
-        for message in messages:
-            conversation.put(message)
-        conversation.loaded = True
+        async with conversation.paging:
+            if conversation.loaded:  # filled while this one waited
+                return
+            peer = conversation.id
+            conversation.reading = True
+            try:
+                for _ in range(_PAGE_READS):  # again only if more moved meanwhile than a window notes
+                    conversation.overflow = False
+                    conversation.missed.clear()
+                    page = await self.messaging.history(peer, limit=self.config.page_size + 1)
+                    rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
+                    messages = await self._quoted(peer, rows + await self._unsent(peer))
+                    conversation.has_older = len(page) > self.config.page_size
+                    conversation.messages, conversation.by_id = [], {}
+                    for message in messages:
+                        conversation.put(message)
+                    if await self._catch_up(conversation, newer=True):
+                        break
+            finally:
+                conversation.reading = False
+                conversation.missed.clear()
+                conversation.overflow = False
+            conversation.loaded = True
+
+    async def _catch_up(self, window: Conversation, *, newer: bool, among: set[str] | None = None) -> bool:
+        """Read again what moved while a page was read (its rows may predate that): a message
+        the window holds is replaced, a gone one leaves, and (``newer``) new ones are added;
+        ``among``: only these can be behind. False if more moved than the window could note
+        (``among`` is then read again whole)."""
+        for _ in range(_CATCH_UP_ROUNDS):  # each round's reads may miss what moves during them
+            if window.overflow:
+                if among is None:
+                    return False
+                window.overflow = False
+                missed = set(among)
+            else:
+                missed = window.take_missed() & among if among is not None else window.take_missed()
+            if not missed:
+                return True
+            newest = max((m["seq"] for m in window.messages if m["seq"] is not None), default=0)
+            fresh = []
+            for message_id in sorted(missed):
+                found = await self._find(window.id, message_id)
+                if found is None:
+                    window.drop(message_id)
+                elif message_id in window.by_id or (newer and (found["seq"] is None or found["seq"] > newest)):
+                    fresh.append(found)
+            fresh.sort(key=lambda m: (m["seq"] is None, m["seq"] or 0, m["sent_at"]))
+            for message in await self._quoted(window.id, fresh, window):
+                window.put(message)
+        self.log.info("conversation %s: still moving after %d catch-up reads", window.id[:8], _CATCH_UP_ROUNDS)
+        return True
 
     async def conversations(self) -> list[dict[str, Any]]:
         """Every conversation with messages, every contact and every group we are in:
@@ -495,15 +495,25 @@ class ChatService:
         if not window.loaded:
             await self._fill(window)
             return list(window.messages)
-        stored = [m for m in window.messages if m["seq"] is not None]
-        if not window.has_older or not stored:
-            return []
-        page = await self.messaging.history(peer, limit=self.config.page_size + 1, before=stored[0]["seq"])
-        window.has_older = len(page) > self.config.page_size
-        rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
-        added = [m for m in await self._quoted(peer, rows, window) if m["id"] not in window.by_id]
-        window.messages[:0] = added
-        window.by_id.update({m["id"]: m for m in added})
+        async with window.paging:
+            stored = [m for m in window.messages if m["seq"] is not None]
+            if not window.has_older or not stored:
+                return []
+            window.reading = True
+            try:
+                page = await self.messaging.history(peer, limit=self.config.page_size + 1, before=stored[0]["seq"])
+                rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
+                added = [m for m in await self._quoted(peer, rows, window) if m["id"] not in window.by_id]
+                window.messages[:0] = added
+                window.by_id.update({m["id"]: m for m in added})
+                # the newer messages were open to events all along: only this page's may be behind
+                await self._catch_up(window, newer=False, among={m["id"] for m in added})
+            finally:
+                window.reading = False
+                window.missed.clear()
+                window.overflow = False
+            window.has_older = len(page) > self.config.page_size
+            added = [window.by_id[m["id"]] for m in added if m["id"] in window.by_id]
         window.tell("prepend", messages=added, has_older=window.has_older)
         return added
 
@@ -609,8 +619,8 @@ class ChatService:
         message = {"id": message_id, "conversation": peer, "direction": "out", "author": self._me(), "text": text,
                    "sent_at": _ms(), "status": "queued", "edited": False, "deleted": False, "reply_to": reply_to,
                    "seq": None, "reason": None}
-        window = self._conversations.get(peer)
-        if window is not None and window.loaded:  # shown before sealing: the relay's answer may come first
+        window = self._loaded(peer, message_id)
+        if window is not None:  # shown before sealing: the relay's answer may come first
             message = (await self._quoted(peer, [message], window))[0]
             window.put(message)
             window.tell("upsert", message=message)
@@ -630,7 +640,7 @@ class ChatService:
         return window.by_id.get(message["id"], message) if window is not None else message
 
     def _unshow(self, peer: str, message_id: str) -> None:
-        window = self._conversations.get(peer)
+        window = self._loaded(peer, message_id)
         if window is not None and message_id in window.by_id:
             window.drop(message_id)
             window.tell("remove", id=message_id)
@@ -655,8 +665,8 @@ class ChatService:
         return message
 
     def _show(self, message: dict[str, Any]) -> None:
-        window = self._conversations.get(message["conversation"])
-        if window is not None and window.loaded:
+        window = self._loaded(message["conversation"], message["id"])
+        if window is not None:
             window.put(message)
             window.tell("upsert", message=message)
 
@@ -774,8 +784,8 @@ class ChatService:
         found = await self._find(peer, message_id)
         assert found is not None
         message = (await self._quoted(peer, [found], self._conversations.get(peer)))[0]
-        window = self._conversations.get(peer)
-        if window is not None and window.loaded and message_id in window.by_id:
+        window = self._loaded(peer, message_id)
+        if window is not None and message_id in window.by_id:
             window.put(message)
             window.tell("upsert", message=message)
         await self._requote(window, message_id)
@@ -798,7 +808,7 @@ class ChatService:
             raise
         if not ids:
             return []
-        window = self._conversations.get(peer)
+        window = self._loaded(peer, *ids)
         if window is not None:
             for message_id in ids:
                 message = window.by_id.get(message_id)
@@ -856,11 +866,11 @@ class ChatService:
         row = await self.messaging.message(peer, message_id, direction="in")
         if row is None:
             return
-        window = self._conversations.get(peer)
+        window = self._loaded(peer, message_id)
         message = (await self._quoted(peer, [self._from_row(peer, row)], window))[0]
         author = str(row.get("author") or peer) if is_group(peer) else peer
         self.stop_typing(peer, author)
-        if window is not None and window.loaded:
+        if window is not None:
             window.put(message)
             window.tell("upsert", message=message)
         self.stats["received"] += 1
@@ -894,8 +904,8 @@ class ChatService:
         """Ours moved on (``sent`` or ``failed``)."""
         if not self.ready:
             return
-        window = self._conversations.get(peer)
-        if window is not None and window.loaded:
+        window = self._loaded(peer, message_id)
+        if window is not None:
             message = window.by_id.get(message_id)
             if message is None:
                 found = await self._find(peer, message_id)
@@ -914,8 +924,8 @@ class ChatService:
         receipt does (a message's status is its slowest member's)."""
         if not self.ready or kind not in ("delivered", "read") or not ids:
             return
-        window = self._conversations.get(peer)
-        if window is not None and window.loaded:
+        window = self._loaded(peer, *ids)
+        if window is not None:
             for message_id in ids:
                 message = window.by_id.get(message_id)
                 if message is not None and _ORDER.get(kind, 0) > _ORDER.get(message["status"], 0):
@@ -927,8 +937,8 @@ class ChatService:
     async def changed(self, peer: str, message_id: str, change: str) -> None:
         if not self.ready or self._blocked(peer):
             return
-        window = self._conversations.get(peer)
-        if window is not None and window.loaded and message_id in window.by_id:
+        window = self._loaded(peer, message_id)
+        if window is not None and message_id in window.by_id:
             found = await self._find(peer, message_id)
             if found is not None:
                 message = (await self._quoted(peer, [found], window))[0]
