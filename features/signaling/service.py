@@ -344,6 +344,8 @@ class SignalingService:
         waiting = self._settling.get(relay_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(bool(stored))
+            if stored:  # its transaction committed: is_pending says so from now on, not after the batch
+                self._remember(relay_id)
 
     async def is_pending(self, relay_id: str) -> bool:
         """Whether ``relay_id`` (from the current relay) is still to be stored: no transaction
@@ -480,6 +482,8 @@ class SignalingService:
             self._batch = []
 
     def _remember(self, relay_id: str) -> None:
+        if relay_id in self._seen:
+            return
         if len(self._seen_ring) == self._seen_ring.capacity:
             self._seen.discard(self._seen_ring.items()[0])
         self._seen_ring.append(relay_id)
