@@ -362,16 +362,40 @@ def _open(page: Any, base_url: str, token: str, name: str) -> None:
                   "window.jupyterapp.shell.collapseRight(); }")
 
 
+_JS_CELL_STATES = """() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  const out = [];
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code') continue;
+    let last = '';
+    for (let j = 0; j < c.outputs.length; j++) {
+      const o = c.outputs.get(j).toJSON();
+      if (o.output_type === 'stream') last = [].concat(o.text).join('');
+      else if (o.output_type === 'error') last = `${o.ename}: ${o.evalue}`;
+    }
+    out.push(`cell ${i} [${c.executionCount === null ? ' ' : c.executionCount}] `
+             + `${c.executionState}: ${last.replace(/\\s+/g, " ").trim().slice(-300)}`);
+  }
+  const dialog = document.querySelector('.jp-Dialog');  // e.g. "the kernel appears to have died"
+  if (dialog) out.push(`dialog: ${dialog.textContent.replace(/\\s+/g, " ").trim().slice(0, 300)}`);
+  return out;
+}"""
+
+
 def _run_all(page: Any, name: str, timeout: float, result: LabResult) -> None:
     page.evaluate(_JS_START_RUN)
-    state = _poll(
-        page,
-        _JS_RUN_STATE,
-        lambda s: bool(s["run"] and s["run"]["done"] and s["kernel"] == "idle"
-                       and s["busyPrompts"] == 0 and s["running"] == 0),
-        timeout,
-        f"run-all-cells of {name} to finish",
-    )
+    try:
+        state = _poll(
+            page,
+            _JS_RUN_STATE,
+            lambda s: bool(s["run"] and s["run"]["done"] and s["kernel"] == "idle"
+                           and s["busyPrompts"] == 0 and s["running"] == 0),
+            timeout,
+            f"run-all-cells of {name} to finish",
+        )
+    except LabTimeout as exc:  # which cell hangs, and what each one printed last
+        raise LabTimeout(f"{exc}\n  " + "\n  ".join(page.evaluate(_JS_CELL_STATES))) from None
     result.run_error = state["run"].get("error")
 
 
