@@ -48,7 +48,7 @@ class ChatMachine(Machine):
     GROUP_SELECTED = ready.to(None, on="open_group") | locked.to(None)
     GROUP_CHANGED = ready.to(None, on="group_changed") | locked.to(None)
     NOTIFICATION_CLICKED = ready.to(None, on="open_clicked") | locked.to(None)
-    CONTACT_BLOCKED = ready.to(None, on="contacts_changed") | locked.to(None)
+    CONTACT_BLOCKED = ready.to(None, on="contacts_blocked") | locked.to(None)
     CONTACT_RENAMED = ready.to(None, on="contacts_changed") | locked.to(None)
     CONTACT_REMOVED = ready.to(None, on="contacts_changed") | locked.to(None)
     CONTACT_ADDED = ready.to(None, on="contacts_changed") | locked.to(None)
@@ -138,8 +138,11 @@ class ChatMachine(Machine):
     async def route_closed(self, conversation: str = "", **_: Any) -> None:
         await self._route(conversation, "CLOSED")
 
-    def contacts_changed(self, **_: Any) -> None:
-        self.service.contacts_changed()
+    async def contacts_changed(self, **_: Any) -> None:
+        await self.service.contacts_changed()
+
+    async def contacts_blocked(self, **_: Any) -> None:
+        await self.service.contacts_changed(blocking=True)
 
     def unreadable(self, bus_event: Event | None = None, **_: Any) -> None:
         p = _payload(bus_event)

@@ -152,7 +152,7 @@ class ChatService:
         """After the log-in: the unread counts (contacts shows them) and the unsent messages."""
         self._require_ready()
         await self.groups.load(self.messaging)
-        self._unread = await self.messaging.unread_counts()
+        self._unread = await self.messaging.unread_counts(ignore=self._contacts(blocked=True))
         for conversation, unread in sorted(self._unread.items()):
             self._say(ev.UNREAD_CHANGED, {"conversation": conversation, "unread": unread})
         rows = await self.db.fetchall("SELECT count(*) FROM chat_unsent")
@@ -289,9 +289,21 @@ class ChatService:
             window.tell("group", change=change, info=self.group(str(group)))
         self._notify("CHANGED")
 
-    def contacts_changed(self) -> None:
-        """A contact was added, renamed, removed or (un)blocked: names are read again."""
+    async def contacts_changed(self, blocking: bool = False) -> None:
+        """A contact was added, renamed, removed or (un)blocked: names are read again; after a
+        (un)block, ``blocking``, the unread counts too, and open group windows show (or stop
+        showing) that person's messages."""
         self._titles.clear()
+        if not blocking or not self.ready:
+            return
+        blocked = self._contacts(blocked=True)
+        unread = await self.messaging.unread_counts(ignore=blocked)
+        for peer in sorted(set(unread) | set(self._unread)):
+            self._set_unread(peer, unread.get(peer, 0))
+        for window in [w for w in self._conversations.values() if is_group(w.id) and w.loaded]:
+            window.loaded = False
+            await self._fill(window)
+            window.tell("reset", messages=list(window.messages), has_older=window.has_older)
 
     def _me(self) -> str:
         return self.identity.display_name or "You"
@@ -304,14 +316,15 @@ class ChatService:
 
     def _from_row(self, peer: str, row: dict[str, Any]) -> dict[str, Any]:
         return {"id": row["id"], "conversation": peer, "direction": row["direction"],
-                "author": self._author(peer, row), "text": row["body"],
+                "author": self._author(peer, row), "author_id": row["author"], "text": row["body"],
                 "sent_at": int(row["sent_at"]), "status": row["status"],
                 "edited": row["edited_at"] is not None and not row["deleted"], "deleted": bool(row["deleted"]),
                 "reply_to": row["reply_to"], "seq": row["seq"], "reason": None}
 
     def _from_unsent(self, peer: str, row: tuple[Any, ...]) -> dict[str, Any]:
         message_id, body, reply_to, created_at, status, reason = row
-        return {"id": message_id, "conversation": peer, "direction": "out", "author": self._me(), "text": body,
+        return {"id": message_id, "conversation": peer, "direction": "out", "author": self._me(),
+                "author_id": self.identity.user_id, "text": body,
                 "sent_at": int(created_at), "status": status, "edited": False, "deleted": False,
                 "reply_to": reply_to, "seq": None, "reason": reason}
 
@@ -369,7 +382,7 @@ class ChatService:
                     conversation.missed.clear()
                     page = await self.messaging.history(peer, limit=self.config.page_size + 1)
                     rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
-                    messages = await self._quoted(peer, rows + await self._unsent(peer))
+                    messages = self._shown(await self._quoted(peer, rows + await self._unsent(peer)))
                     conversation.has_older = len(page) > self.config.page_size
                     conversation.messages, conversation.by_id = [], {}
                     for message in messages:
@@ -401,7 +414,7 @@ class ChatService:
             fresh = []
             for message_id in sorted(missed):
                 found = await self._find(window.id, message_id)
-                if found is None:
+                if found is None or self._hidden(found):
                     window.drop(message_id)
                 elif message_id in window.by_id or (newer and (found["seq"] is None or found["seq"] > newest)):
                     fresh.append(found)
@@ -435,12 +448,20 @@ class ChatService:
                for peer, info in seen.items()]
         return sorted(out, key=lambda c: (-c["last_at"], c["title"].casefold()))
 
-    def _contacts(self) -> list[str]:
-        lister = getattr(self.contacts, "list", None)
+    def _contacts(self, *, blocked: bool = False) -> list[str]:
+        """Our contacts' user ids (``blocked``: the blocked ones); none while contacts loads."""
         try:
-            return [c["user_id"] for c in lister()] if callable(lister) else []
+            return [c["user_id"] for c in self.contacts.list() if c["blocked"] or not blocked]
         except ChatKernelError:
             return []
+
+    def _hidden(self, message: Mapping[str, Any]) -> bool:
+        """A blocked member's message in a group: stored, never shown (as a blocked contact's is not)."""
+        return (message["direction"] == "in" and is_group(message["conversation"])
+                and self.contacts.is_blocked(message["author_id"]))
+
+    def _shown(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in messages if not self._hidden(m)]
 
     async def open(self, conversation: str) -> list[dict[str, Any]]:
         """Open ``conversation`` in a window: its newest page (and what is unsent), oldest first."""
@@ -503,7 +524,7 @@ class ChatService:
             try:
                 page = await self.messaging.history(peer, limit=self.config.page_size + 1, before=stored[0]["seq"])
                 rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
-                added = [m for m in await self._quoted(peer, rows, window) if m["id"] not in window.by_id]
+                added = [m for m in self._shown(await self._quoted(peer, rows, window)) if m["id"] not in window.by_id]
                 window.messages[:0] = added
                 window.by_id.update({m["id"]: m for m in added})
                 # the newer messages were open to events all along: only this page's may be behind
@@ -616,7 +637,8 @@ class ChatService:
             if (shown is None or reply_to not in shown.by_id) and await self._find(peer, reply_to) is None:
                 raise UnknownMessageError(peer, reply_to)
         message_id = uuid.uuid4().hex
-        message = {"id": message_id, "conversation": peer, "direction": "out", "author": self._me(), "text": text,
+        message = {"id": message_id, "conversation": peer, "direction": "out", "author": self._me(),
+                   "author_id": self.identity.user_id, "text": text,
                    "sent_at": _ms(), "status": "queued", "edited": False, "deleted": False, "reply_to": reply_to,
                    "seq": None, "reason": None}
         window = self._loaded(peer, message_id)
@@ -800,8 +822,9 @@ class ChatService:
         if up_to is not None:
             up_to = self._message_id(up_to, "up_to")
         receipt = self.config.read_receipts and self._answers(peer)
+        blocked = self._contacts(blocked=True)
         try:
-            ids = await self.messaging.mark_read(peer, up_to, receipt=receipt)
+            ids = await self.messaging.mark_read(peer, up_to, receipt=receipt, quiet=blocked)
         except Exception as exc:
             if _is(exc, "UnknownMessageError"):
                 raise UnknownMessageError(peer, str(up_to)) from None
@@ -815,7 +838,10 @@ class ChatService:
                 if message is not None and message["status"] == "received":
                     window.put({**message, "status": "read"})
                     window.tell("upsert", message=window.by_id[message_id])
-        self._set_unread(peer, max(0, self._unread.get(peer, 0) - len(ids)))
+        if blocked:  # some of the ids may be blocked people's, which were never counted
+            self._set_unread(peer, (await self.messaging.unread_counts(ignore=blocked)).get(peer, 0))
+        else:
+            self._set_unread(peer, max(0, self._unread.get(peer, 0) - len(ids)))
         return ids
 
     async def typing(self, conversation: str) -> bool:
@@ -866,9 +892,13 @@ class ChatService:
         row = await self.messaging.message(peer, message_id, direction="in")
         if row is None:
             return
+        author = str(row.get("author") or peer) if is_group(peer) else peer
+        if is_group(peer) and self.contacts.is_blocked(author):
+            self.stats["ignored_blocked"] += 1
+            self.log.info("message %s from blocked %s in %s: stored, not shown", message_id, author[:8], peer[:14])
+            return
         window = self._loaded(peer, message_id)
         message = (await self._quoted(peer, [self._from_row(peer, row)], window))[0]
-        author = str(row.get("author") or peer) if is_group(peer) else peer
         self.stop_typing(peer, author)
         if window is not None:
             window.put(message)
@@ -946,7 +976,8 @@ class ChatService:
                 window.tell("upsert", message=message)
         await self._requote(window, message_id)
         if change == "deleted" and self._unread.get(peer):
-            self._set_unread(peer, (await self.messaging.unread_counts()).get(peer, 0))
+            unread = await self.messaging.unread_counts(ignore=self._contacts(blocked=True))
+            self._set_unread(peer, unread.get(peer, 0))
         spec = ev.MESSAGE_EDITED if change == "edited" else ev.MESSAGE_DELETED
         self._say(spec, {"conversation": peer, "id": message_id})
 
@@ -966,7 +997,7 @@ class ChatService:
         if not self.ready or not self.config.typing_indicators or self._blocked(peer):
             return
         who = author if is_group(peer) else peer
-        if not isinstance(who, str) or not who or who == self.identity.user_id:
+        if not isinstance(who, str) or not who or who == self.identity.user_id or self.contacts.is_blocked(who):
             return
         window = self._window(peer)
         old = window.typers.pop(who, None)

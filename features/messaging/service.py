@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chatkernel.relay.protocol import is_message_id, is_user_id
@@ -175,11 +175,14 @@ class MessagingService(GroupsMixin):
 
         return await self._control(peer, "delete", store, ref=target)
 
-    async def mark_read(self, peer: str, up_to: str | None = None, *, receipt: bool = True) -> list[str]:
+    async def mark_read(self, peer: str, up_to: str | None = None, *, receipt: bool = True,
+                        quiet: Collection[str] = ()) -> list[str]:
         """Mark theirs as read (all, or up to ``up_to`` in arrival order) and, with ``receipt``,
-        tell ``peer`` in a sealed ``read`` receipt; the ids newly read."""
+        tell each author in a sealed ``read`` receipt (none to ``quiet``'s: blocked people); the
+        ids newly read."""
         me = self._require_ready()
         peer = self._check_peer(peer, me)
+        quiet = {self._check_user(a, "quiet") for a in quiet}
         limit = 2**62
         if up_to is not None:
             row = await self.db.fetchone("SELECT rowid FROM messaging_messages WHERE peer = ? AND direction = 'in' "
@@ -200,7 +203,7 @@ class MessagingService(GroupsMixin):
                 tx.write(f"UPDATE messaging_messages SET status = 'read' WHERE peer = ? AND direction = 'in' "
                          f"AND status = 'received' AND id IN ({marks})", (peer, *chunk))
 
-            if receipt and await self.crypto.has_session(author):
+            if receipt and author not in quiet and await self.crypto.has_session(author):
                 await self._control(author, "read", store, refs=tuple(chunk))
             else:
                 async with self.db.transaction() as tx:
@@ -273,6 +276,12 @@ class MessagingService(GroupsMixin):
         if not is_user_id(peer) and not is_group(peer):
             raise InvalidMessageError("peer", f"must be a user id or a group conversation id, got {peer!r}")
         return str(peer)
+
+    @staticmethod
+    def _check_user(user: object, field: str) -> str:
+        if not is_user_id(user):
+            raise InvalidMessageError(field, f"must hold user ids, got {str(user)[:80]!r}")
+        return str(user)
 
     def _check_peer(self, peer: object, me: str) -> str:
         peer = self._user_id(peer)
@@ -676,11 +685,14 @@ class MessagingService(GroupsMixin):
             "ORDER BY rowid DESC LIMIT ?", (peer, f"%{escaped}%", limit))
         return [self._row(row) for row in reversed(rows)]
 
-    async def unread_counts(self) -> dict[str, int]:
-        """Peer -> how many of theirs are not read yet."""
+    async def unread_counts(self, *, ignore: Collection[str] = ()) -> dict[str, int]:
+        """Peer -> how many of theirs are not read yet, leaving out what ``ignore``'s authors wrote
+        (blocked people, in a group too)."""
         self._require_ready()
+        authors = sorted({self._check_user(a, "ignore") for a in ignore})
+        skip = f"AND coalesce(author, peer) NOT IN ({','.join('?' * len(authors))}) " if authors else ""
         rows = await self.db.fetchall("SELECT peer, count(*) FROM messaging_messages WHERE direction = 'in' "
-                                      "AND status = 'received' AND deleted = 0 GROUP BY peer")
+                                      f"AND status = 'received' AND deleted = 0 {skip}GROUP BY peer", authors)
         return {peer: int(count) for peer, count in rows}
 
     def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:

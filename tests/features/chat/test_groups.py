@@ -286,3 +286,42 @@ async def test_groups_are_read_again_after_a_restart(people):
     assert [(m["author"], m["text"]) for m in await bob.chat.history(group)] == [("Alice", "before the restart")]
     reply = await bob.chat.send(group, "after the restart")
     assert (await _arrives(alice, group, reply["id"]))["author"] == "Bob"
+
+
+async def test_a_blocked_member_is_not_shown_counted_or_told_in_a_group(people):
+    alice, bob, carol = await people("Alice", "Bob", "Carol", chat={"typing_timeout_s": 0.3})
+    group = await _book_club(alice, bob, carol)
+    await alice.chat.open(group)
+    await alice.contacts.block(carol.user_id)
+    await alice.wait_for(lambda: any(e["user_id"] == carol.user_id for e in alice.of("CONTACT_BLOCKED")))
+
+    hidden = await carol.chat.send(group, "from the blocked one")
+    await carol.chat.typing(group)
+    shown = await bob.chat.send(group, "from Bob")
+    await _arrives(alice, group, shown["id"])
+    await _arrives(bob, group, hidden["id"])  # the others see it as usual
+    await alice.wait_for(lambda: alice.chat.stats["ignored_blocked"] == 1)
+    await alice.app.settle()
+    assert [m["id"] for m in alice.chat.messages(group)] == [shown["id"]]
+    assert [e["id"] for e in alice.of("MESSAGE_RECEIVED")] == [shown["id"]]
+    assert alice.chat.unread_counts() == {group: 1}
+    assert all(e["peer"] != carol.user_id for e in alice.of("TYPING_STARTED"))
+    assert (await alice.chat.open(group))[-1]["id"] == shown["id"]  # opened again: still hidden
+
+    assert sorted(await alice.chat.read(group)) == sorted([hidden["id"], shown["id"]])
+    await carol.chat.read(group)
+    await bob.status_of(group, shown["id"], "read")  # Bob is told Alice (and Carol) read him...
+    await bob.chat.read(group)
+    receipts = {}
+    async with asyncio.timeout(10):
+        while receipts.get(bob.user_id) != "read":
+            receipts = await carol.messaging.receipts(group, hidden["id"])
+            await asyncio.sleep(0.01)
+    assert receipts == {bob.user_id: "read", alice.user_id: "sent"}  # ...Carol nothing from Alice
+    assert (await carol.chat.message(group, hidden["id"]))["status"] == "sent"
+    assert alice.chat.unread_counts() == {}
+
+    # kept, not lost: unblocking shows it in the open window again, where it was
+    await alice.contacts.unblock(carol.user_id)
+    await alice.wait_for(lambda: [m["id"] for m in alice.chat.messages(group)] == [hidden["id"], shown["id"]])
+    assert [m["author_id"] for m in alice.chat.messages(group)] == [carol.user_id, bob.user_id]

@@ -86,6 +86,28 @@ async def test_receipts_move_a_message_forward_and_never_back(people):
     assert await bob.messaging.mark_read(alice.user_id) == []
 
 
+async def test_a_quiet_author_is_marked_read_untold_and_left_out_of_the_unread_counts(people):
+    alice, bob = await people("Alice", "Bob")
+    ids = [await alice.messaging.send(bob.user_id, f"m{n}") for n in range(2)]
+    await bob.wait_for(lambda: len(bob.of("SECURE_MESSAGE_RECEIVED")) == 2)
+    assert await bob.messaging.unread_counts(ignore=[alice.user_id]) == {}
+    assert await bob.messaging.unread_counts(ignore=()) == {alice.user_id: 2}
+    for bad in (["not a user id"], "abc", [None]):
+        with pytest.raises(InvalidMessageError, match="ignore"):
+            await bob.messaging.unread_counts(ignore=bad)
+        with pytest.raises(InvalidMessageError, match="quiet"):
+            await bob.messaging.mark_read(alice.user_id, quiet=bad)
+    assert await bob.messaging.unread_counts() == {alice.user_id: 2}  # the refused calls changed nothing
+    assert await bob.messaging.mark_read(alice.user_id, quiet=[alice.user_id]) == ids
+    assert [r["status"] for r in await bob.messaging.history(alice.user_id)] == ["read", "read"]
+    later = await alice.messaging.send(bob.user_id, "m2")  # a told read after the untold one...
+    await bob.wait_for(lambda: len(bob.of("SECURE_MESSAGE_RECEIVED")) == 3)
+    assert await bob.messaging.mark_read(alice.user_id) == [later]
+    await alice.wait_for(lambda: alice.of("RECEIPT_RECEIVED"))
+    await alice.app.settle()
+    assert alice.of("RECEIPT_RECEIVED") == [{"peer": bob.user_id, "kind": "read", "ids": [later]}]  # ...alone
+
+
 async def test_typing_is_said_but_never_stored(people):
     alice, bob = await people("Alice", "Bob")
     assert await alice.messaging.typing(bob.user_id) is False  # no session yet: nothing fetched
