@@ -34,13 +34,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from chatkernel import ChatKernelError, spawn_task
+from chatkernel import ChatKernelError
 from chatkernel.relay.protocol import is_message_id, is_user_id
 
 from . import events as ev
 from ._api import ContactsAPI, IdentityAPI, MessagingAPI, PersistenceAPI
 from ._config import ChatConfig
 from ._groups import GroupDirectory, is_group
+from ._incoming import IncomingMixin
 from ._window import Conversation, Watcher
 from .errors import (
     ContactBlockedError,
@@ -60,16 +61,8 @@ Listener = Callable[[str, dict[str, Any]], None]
 #: Errors that mean "not now": the message waits for the connection (class names along the
 #: error's MRO: features never import each other; messaging's and signaling's).
 _WAIT_FOR_CONNECTION = frozenset({"OfflineError", "NotConnectedError", "RelayTransportError"})
-_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 _PREVIEW_CHARS = 140
 _UNSENT_COLUMNS = "id, body, reply_to, created_at, status, reason"  # as _from_unsent reads them
-#: What a window says when messaging dropped a message (its reason: features/messaging).
-_UNREADABLE = {
-    "authentication": "A message from {name} was altered on the way and was dropped (it failed authentication).",
-    "duplicate": "A message from {name} came again (a replay) and was dropped.",
-    "identity_mismatch": "A message claiming to be from {name} was signed by other keys and was dropped.",
-    "other": "A message from {name} could not be read and was dropped ({reason}).",
-}
 _EXPORT_PAGE = 1_000
 _PAGE_READS = 3  # a page read again when more moved meanwhile than a window notes
 _CATCH_UP_ROUNDS = 16  # reads of what moved while a page was read, at most
@@ -95,7 +88,7 @@ def _preview(text: str, deleted: bool = False) -> str:
     return flat if len(flat) <= _PREVIEW_CHARS else flat[:_PREVIEW_CHARS - 1] + "…"
 
 
-class ChatService:
+class ChatService(IncomingMixin):
     """The scripting API and the UI's: every method validates its input first and raises a
     :class:`~features.chat.errors.ChatError` naming what is wrong before anything is written."""
 
@@ -877,159 +870,6 @@ class ChatService:
         finally:
             if entry in self._waiters:
                 self._waiters.remove(entry)
-
-    # ------------------------------------------------------------------ what messaging says
-    # (called by the conversation actors, one event at a time per conversation; they never raise)
-    async def received(self, peer: str, message_id: str) -> None:
-        if not self.ready:
-            return
-        if self._blocked(peer):
-            self.stats["ignored_blocked"] += 1
-            self.log.info("message %s from blocked %s: stored, not shown", message_id, peer[:8])
-            return
-        if is_group(peer) and peer not in self.groups:  # its GROUP_CHANGED may still be on the bus
-            await self.groups.refresh(self.messaging, peer)
-        row = await self.messaging.message(peer, message_id, direction="in")
-        if row is None:
-            return
-        author = str(row.get("author") or peer) if is_group(peer) else peer
-        if is_group(peer) and self.contacts.is_blocked(author):
-            self.stats["ignored_blocked"] += 1
-            self.log.info("message %s from blocked %s in %s: stored, not shown", message_id, author[:8], peer[:14])
-            return
-        window = self._loaded(peer, message_id)
-        message = (await self._quoted(peer, [self._from_row(peer, row)], window))[0]
-        self.stop_typing(peer, author)
-        if window is not None:
-            window.put(message)
-            window.tell("upsert", message=message)
-        self.stats["received"] += 1
-        if message["status"] == "received":
-            self._set_unread(peer, self._unread.get(peer, 0) + 1)
-        self._say(ev.MESSAGE_RECEIVED, {"conversation": peer, "peer": author, "id": message_id,
-                                        "sent_at": message["sent_at"]})
-        for wanted, waiter in list(self._waiters):
-            if wanted in (None, peer) and not waiter.done():
-                waiter.set_result(message)
-        if self.config.delivery_receipts and self._answers(peer):
-            self._to_deliver.setdefault(peer, []).append(message_id)
-            if self._receipts is None:
-                self._receipts = spawn_task(self._send_receipts(), name="chat:receipts")
-
-    async def _send_receipts(self) -> None:
-        """One ``delivered`` receipt per peer for a burst of messages."""
-        try:
-            await asyncio.sleep(0)
-            while self._to_deliver:
-                peer, ids = self._to_deliver.popitem()
-                for start in range(0, len(ids), 256):
-                    try:
-                        await self.messaging.deliver_receipt(peer, ids[start:start + 256])
-                    except Exception as exc:  # noqa: BLE001 - a receipt is a courtesy: logged, never retried
-                        self.log.info("delivery receipt to %s not sent: %s", peer[:8], type(exc).__name__)
-        finally:
-            self._receipts = None
-
-    async def status(self, peer: str, message_id: str, status: str, reason: str | None = None) -> None:
-        """Ours moved on (``sent`` or ``failed``)."""
-        if not self.ready:
-            return
-        window = self._loaded(peer, message_id)
-        if window is not None:
-            message = window.by_id.get(message_id)
-            if message is None:
-                found = await self._find(peer, message_id)
-                if found is not None:
-                    self._show((await self._quoted(peer, [found], window))[0])
-            elif status == "failed" or _ORDER.get(status, 0) > _ORDER.get(message["status"], 0):
-                window.put({**message, "status": status, "reason": reason})
-                window.tell("upsert", message=window.by_id[message_id])
-        if status == "sent":
-            self._say(ev.MESSAGE_SENT, {"conversation": peer, "id": message_id})
-        else:
-            self._say(ev.MESSAGE_FAILED, {"conversation": peer, "id": message_id, "reason": str(reason)})
-
-    async def receipt(self, peer: str, kind: str, ids: list[str]) -> None:
-        """Ours were delivered (read) there; in a group messaging says so once every member's
-        receipt does (a message's status is its slowest member's)."""
-        if not self.ready or kind not in ("delivered", "read") or not ids:
-            return
-        window = self._loaded(peer, *ids)
-        if window is not None:
-            for message_id in ids:
-                message = window.by_id.get(message_id)
-                if message is not None and _ORDER.get(kind, 0) > _ORDER.get(message["status"], 0):
-                    window.put({**message, "status": kind})
-                    window.tell("upsert", message=window.by_id[message_id])
-        spec = ev.MESSAGE_DELIVERED if kind == "delivered" else ev.MESSAGE_READ
-        self._say(spec, {"conversation": peer, "ids": list(ids)})
-
-    async def changed(self, peer: str, message_id: str, change: str) -> None:
-        if not self.ready or self._blocked(peer):
-            return
-        window = self._loaded(peer, message_id)
-        if window is not None and message_id in window.by_id:
-            found = await self._find(peer, message_id)
-            if found is not None:
-                message = (await self._quoted(peer, [found], window))[0]
-                window.put(message)
-                window.tell("upsert", message=message)
-        await self._requote(window, message_id)
-        if change == "deleted" and self._unread.get(peer):
-            unread = await self.messaging.unread_counts(ignore=self._contacts(blocked=True))
-            self._set_unread(peer, unread.get(peer, 0))
-        spec = ev.MESSAGE_EDITED if change == "edited" else ev.MESSAGE_DELETED
-        self._say(spec, {"conversation": peer, "id": message_id})
-
-    def unreadable(self, peer: object, reason: object) -> None:
-        """A message from ``peer`` was dropped by messaging: the windows showing them say so."""
-        if not isinstance(peer, str) or not self.ready:
-            return
-        self.stats["unreadable"] += 1
-        window = self._conversations.get(peer)
-        if window is not None:
-            window.tell("notice", text=_UNREADABLE.get(str(reason), _UNREADABLE["other"]).format(
-                name=self.title(peer), reason=reason))
-
-    def peer_typing(self, peer: str, author: object = None) -> None:
-        """The peer (in a group, the member ``author``) is typing: said to the windows until
-        ``typing_timeout_s`` passes without another notice, or their message arrives."""
-        if not self.ready or not self.config.typing_indicators or self._blocked(peer):
-            return
-        who = author if is_group(peer) else peer
-        if not isinstance(who, str) or not who or who == self.identity.user_id or self.contacts.is_blocked(who):
-            return
-        window = self._window(peer)
-        old = window.typers.pop(who, None)
-        if old is not None:
-            old.cancel()
-        window.typers[who] = asyncio.get_running_loop().call_later(self.config.typing_timeout_s,
-                                                                   self._typing_over, window, who)
-        if old is None:
-            window.tell("typing", active=True, names=self.typing_names(window.id))
-            self._say(ev.TYPING_STARTED, {"conversation": peer, "peer": who})
-
-    def typing_names(self, conversation: str) -> list[str]:
-        """Who is typing in ``conversation``, as the window names them."""
-        window = self._conversations.get(conversation)
-        if window is None:
-            return []
-        if not is_group(conversation):
-            return [self.title(conversation)] if window.typing else []
-        return [self.member_name(who) for who in window.typers]
-
-    def _typing_over(self, window: Conversation, who: str) -> None:
-        timer = window.typers.pop(who, None)
-        if timer is not None:
-            timer.cancel()
-        window.tell("typing", active=window.typing, names=self.typing_names(window.id))
-
-    def stop_typing(self, peer: str, author: str | None = None) -> None:
-        """Their message arrived: they are no longer typing it."""
-        window = self._conversations.get(peer)
-        who = author or peer
-        if window is not None and who in window.typers:
-            self._typing_over(window, who)
 
     def __repr__(self) -> str:
         return (f"ChatService(ready={self.ready}, conversations={len(self._conversations)}, "
