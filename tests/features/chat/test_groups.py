@@ -139,6 +139,9 @@ async def test_replies_edits_and_deletions_reach_every_member(people):
 async def test_typing_names_the_member(people):
     alice, bob, carol = await people("Alice", "Bob", "Carol", chat={"typing_timeout_s": 0.3})
     group = await _book_club(alice, bob, carol)
+    first = await carol.chat.send(group, "hello")  # her sender key is with both: a notice can be read
+    for person in (alice, bob):
+        await _arrives(person, group, first["id"])
     seen = []
     bob.chat.watch(group, lambda kind, data: seen.append((kind, data.get("active"), data.get("names"))))
     assert await carol.chat.typing(group) is True
@@ -300,6 +303,7 @@ async def test_a_blocked_member_is_not_shown_counted_or_told_in_a_group(people):
     shown = await bob.chat.send(group, "from Bob")
     await _arrives(alice, group, shown["id"])
     await _arrives(bob, group, hidden["id"])  # the others see it as usual
+    await _arrives(carol, group, shown["id"])
     await alice.wait_for(lambda: alice.chat.stats["ignored_blocked"] == 1)
     await alice.app.settle()
     assert [m["id"] for m in alice.chat.messages(group)] == [shown["id"]]
