@@ -78,6 +78,8 @@ class IncomingMixin:
 
     def _set_unread(self, peer: str, unread: int) -> None: ...  # pragma: no cover
 
+    async def _recount(self) -> dict[str, int]: ...  # pragma: no cover
+
     def _contacts(self, *, blocked: bool = False) -> list[str]: ...  # pragma: no cover
 
     async def received(self, peer: str, message_id: str) -> None:
@@ -176,8 +178,7 @@ class IncomingMixin:
                 window.tell("upsert", message=message)
         await self._requote(window, message_id)
         if change == "deleted" and self._unread.get(peer):
-            unread = await self.messaging.unread_counts(ignore=self._contacts(blocked=True))
-            self._set_unread(peer, unread.get(peer, 0))
+            self._set_unread(peer, (await self._recount()).get(peer, 0))
         spec = ev.MESSAGE_EDITED if change == "edited" else ev.MESSAGE_DELETED
         self._say(spec, {"conversation": peer, "id": message_id})
 

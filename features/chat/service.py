@@ -105,6 +105,7 @@ class ChatService(IncomingMixin):
         self.listener: Listener | None = None
         self._conversations: dict[str, Conversation] = {}
         self._unread: dict[str, int] = {}
+        self._unread_moves = 0  # changes of a count, to tell whether one moved during a read of them
         self._waiters: list[tuple[str | None, asyncio.Future[dict[str, Any]]]] = []
         self._to_deliver: dict[str, list[str]] = {}
         self._receipts: asyncio.Task[None] | None = None
@@ -145,9 +146,7 @@ class ChatService(IncomingMixin):
         """After the log-in: the unread counts (contacts shows them) and the unsent messages."""
         self._require_ready()
         await self.groups.load(self.messaging)
-        self._unread = await self.messaging.unread_counts(ignore=self._contacts(blocked=True))
-        for conversation, unread in sorted(self._unread.items()):
-            self._say(ev.UNREAD_CHANGED, {"conversation": conversation, "unread": unread})
+        self._set_counts(await self._recount())
         rows = await self.db.fetchall("SELECT count(*) FROM chat_unsent")
         self.stats["unsent"] = int(rows[0][0])
 
@@ -289,10 +288,7 @@ class ChatService(IncomingMixin):
         self._titles.clear()
         if not blocking or not self.ready:
             return
-        blocked = self._contacts(blocked=True)
-        unread = await self.messaging.unread_counts(ignore=blocked)
-        for peer in sorted(set(unread) | set(self._unread)):
-            self._set_unread(peer, unread.get(peer, 0))
+        self._set_counts(await self._recount())
         for window in [w for w in self._conversations.values() if is_group(w.id) and w.loaded]:
             window.loaded = False
             await self._fill(window)
@@ -832,7 +828,7 @@ class ChatService(IncomingMixin):
                     window.put({**message, "status": "read"})
                     window.tell("upsert", message=window.by_id[message_id])
         if blocked:  # some of the ids may be blocked people's, which were never counted
-            self._set_unread(peer, (await self.messaging.unread_counts(ignore=blocked)).get(peer, 0))
+            self._set_unread(peer, (await self._recount()).get(peer, 0))
         else:
             self._set_unread(peer, max(0, self._unread.get(peer, 0) - len(ids)))
         return ids
@@ -848,8 +844,23 @@ class ChatService(IncomingMixin):
         self._typing_sent[peer] = now
         return await self.messaging.typing(peer)
 
+    async def _recount(self) -> dict[str, int]:
+        """The unread counts from the database (blocked people's left out), read again if a count
+        moved meanwhile: an arrival counted during the read may or may not be in it."""
+        for _ in range(_PAGE_READS):
+            moves = self._unread_moves
+            counts = await self.messaging.unread_counts(ignore=self._contacts(blocked=True))
+            if self._unread_moves == moves:
+                break
+        return counts
+
+    def _set_counts(self, counts: dict[str, int]) -> None:
+        for peer in sorted(set(counts) | set(self._unread)):
+            self._set_unread(peer, counts.get(peer, 0))
+
     def _set_unread(self, peer: str, unread: int) -> None:
         if self._unread.get(peer, 0) != unread:
+            self._unread_moves += 1
             self._unread[peer] = unread
             self._say(ev.UNREAD_CHANGED, {"conversation": peer, "unread": unread})
 

@@ -3,6 +3,8 @@ each step driven by the relay's answer or the peer's encrypted receipt, each sai
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -73,3 +75,29 @@ async def test_each_conversation_has_its_actor_and_the_window_is_watched(people)
     assert alice.of("CONVERSATION_CLOSED") == [{"conversation": bob.user_id}]
     listed = await alice.chat.conversations()
     assert {c["title"]: c["unread"] for c in listed} == {"Bob": 1, "Carol": 1}
+
+
+async def test_a_message_counted_while_the_counts_are_read_stays_counted(people, monkeypatch):
+    alice, bob = await people("Alice", "Bob")
+    first = await alice.chat.send(bob.user_id, "before the counts are read")
+    await bob.wait_for(lambda: bob.chat.unread_counts() == {alice.user_id: 1})
+    messaging = bob.chat.messaging
+    real = messaging.unread_counts
+    read, gate = asyncio.Event(), asyncio.Event()
+
+    async def stale(**kwargs):
+        counts = await real(**kwargs)
+        if not read.is_set():  # the first read is taken now and handed over late
+            read.set()
+            await gate.wait()
+        return counts
+
+    monkeypatch.setattr(messaging, "unread_counts", stale)
+    loading = asyncio.ensure_future(bob.chat.load())  # as after a log-in
+    await read.wait()
+    second = await alice.chat.send(bob.user_id, "while they are read")
+    await bob.wait_for(lambda: bob.chat.unread_counts() == {alice.user_id: 2})
+    gate.set()
+    await loading
+    assert bob.chat.unread_counts() == {alice.user_id: 2}  # not the stale 1
+    assert [m["id"] for m in await bob.chat.history(alice.user_id)] == [first["id"], second["id"]]
