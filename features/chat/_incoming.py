@@ -72,7 +72,7 @@ class IncomingMixin:
 
     async def _find(self, peer: str, message_id: str) -> dict[str, Any] | None: ...  # pragma: no cover
 
-    def _show(self, message: dict[str, Any]) -> None: ...  # pragma: no cover
+    async def _bring_in(self, window: Conversation, message_id: str) -> None: ...  # pragma: no cover
 
     async def _requote(self, window: Conversation | None, target_id: str) -> None: ...  # pragma: no cover
 
@@ -140,9 +140,7 @@ class IncomingMixin:
         if window is not None:
             message = window.by_id.get(message_id)
             if message is None:
-                found = await self._find(peer, message_id)
-                if found is not None:
-                    self._show((await self._quoted(peer, [found], window))[0])
+                await self._bring_in(window, message_id)  # as stored: this status or further
             elif status == "failed" or _ORDER.get(status, 0) > _ORDER.get(message["status"], 0):
                 window.put({**message, "status": status, "reason": reason})
                 window.tell("upsert", message=window.by_id[message_id])
@@ -160,7 +158,9 @@ class IncomingMixin:
         if window is not None:
             for message_id in ids:
                 message = window.by_id.get(message_id)
-                if message is not None and _ORDER.get(kind, 0) > _ORDER.get(message["status"], 0):
+                if message is None:  # e.g. sent while the window loaded, its "sent" skipped by this receipt
+                    await self._bring_in(window, message_id)
+                elif _ORDER.get(kind, 0) > _ORDER.get(message["status"], 0):
                     window.put({**message, "status": kind})
                     window.tell("upsert", message=window.by_id[message_id])
         spec = ev.MESSAGE_DELIVERED if kind == "delivered" else ev.MESSAGE_READ

@@ -643,6 +643,9 @@ class ChatService(IncomingMixin):
                 raise InvalidChatInputError("text", getattr(exc, "reason", str(exc))) from None
             return await self._keep_unsent(message, exc)
         self.stats["sent"] += 1
+        window = self._loaded(peer, message_id)
+        if window is not None and message_id not in window.by_id:  # the window loaded meanwhile
+            await self._bring_in(window, message_id)
         current = self._current(peer, message)
         return (await self._quoted(peer, [current]))[0] if isinstance(current["reply_to"], str) else current
 
@@ -674,6 +677,21 @@ class ChatService(IncomingMixin):
             self._say(ev.MESSAGE_FAILED, {"conversation": message["conversation"], "id": message["id"],
                                           "reason": str(reason)})
         return message
+
+    async def _bring_in(self, window: Conversation, message_id: str) -> None:
+        """Put ``message_id``, which the loaded ``window`` lacks, in it as stored, if it is newer
+        than all the window holds (one sent or received while the window loaded: no event may
+        come that would show it); an older one stays paged out."""
+        found = await self._find(window.id, message_id)
+        if found is None or self._hidden(found) or not window.loaded or message_id in window.by_id:
+            return
+        newest = max((m["seq"] for m in window.messages if m["seq"] is not None), default=0)
+        if found["seq"] is not None and found["seq"] <= newest:
+            return
+        message = (await self._quoted(window.id, [found], window))[0]
+        if window.loaded and message_id not in window.by_id:
+            window.put(message)
+            window.tell("upsert", message=message)
 
     def _show(self, message: dict[str, Any]) -> None:
         window = self._loaded(message["conversation"], message["id"])

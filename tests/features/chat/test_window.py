@@ -99,3 +99,35 @@ def test_a_window_notes_only_while_a_page_is_read_and_gives_up_on_ids_past_its_b
     assert window.overflow and window.missed == set()
     window.note("late")
     assert window.missed == set()  # the page is read again whole instead
+
+
+async def test_a_message_sent_while_the_window_loads_is_in_it_when_send_returns(people, monkeypatch):
+    alice, bob = await people("Alice", "Bob")
+    messaging = alice.chat.messaging
+    real, gate = messaging.send, asyncio.Event()
+
+    async def held(*args, **kwargs):
+        await gate.wait()  # the window loads before this send commits: its page lacks the message
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(messaging, "send", held)
+    alice.chat.watch(bob.user_id, lambda kind, data: None)  # a window exists, not loaded yet
+    sending = asyncio.ensure_future(alice.chat.send(bob.user_id, "sent while the window loads"))
+    await asyncio.sleep(0.05)
+    assert await alice.chat.open(bob.user_id) == []
+    gate.set()
+    sent = await sending
+    # at once, not on a later "sent" (which a fast delivery receipt may make messaging skip)
+    assert [m["id"] for m in alice.chat.messages(bob.user_id)] == [sent["id"]]
+
+
+async def test_a_receipt_for_a_message_the_window_lacks_brings_it_in_only_if_newer(people):
+    alice, bob = await people("Alice", "Bob", chat={"page_size": 2})
+    ids = [(await alice.chat.send(bob.user_id, f"note {n}"))["id"] for n in range(4)]
+    await alice.wait_for(lambda: _ids(alice, "MESSAGE_DELIVERED") == set(ids))
+    await alice.chat.open(bob.user_id)
+    window = alice.chat._conversations[bob.user_id]
+    window.drop(ids[3])  # as if it were sent while the window loaded, and missed
+    await alice.chat.receipt(bob.user_id, "read", [ids[0], ids[3]])  # what the conversation actor calls
+    assert [m["id"] for m in alice.chat.messages(bob.user_id)] == [ids[2], ids[3]]  # ids[0] stays paged out
+    assert alice.chat.messages(bob.user_id)[-1]["status"] == "delivered"  # as stored: the call was made up
