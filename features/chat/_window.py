@@ -32,6 +32,7 @@ class Conversation:
         self.by_id: dict[str, dict[str, Any]] = {}
         self.loaded = False
         self.has_older = False
+        self.oldest_seq: int | None = None  # the oldest row read, shown or hidden: where the next page ends
         self.open = False
         self.typers: dict[str, asyncio.TimerHandle] = {}
         self.watchers: list[Watcher] = []

@@ -66,6 +66,12 @@ _UNSENT_COLUMNS = "id, body, reply_to, created_at, status, reason"  # as _from_u
 _EXPORT_PAGE = 1_000
 _PAGE_READS = 3  # a page read again when more moved meanwhile than a window notes
 _CATCH_UP_ROUNDS = 16  # reads of what moved while a page was read, at most
+_HIDDEN_PAGES = 20  # pages one older() reads, at most, to find one with a message to show
+
+
+def _oldest(rows: list[dict[str, Any]], default: int | None = None) -> int | None:
+    """The seq to page back from: the oldest row read (shown or not: a blocked member's are not)."""
+    return min((m["seq"] for m in rows if m["seq"] is not None), default=default)
 
 
 def _ms() -> int:
@@ -373,6 +379,7 @@ class ChatService(IncomingMixin):
                     rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
                     messages = self._shown(await self._quoted(peer, rows + await self._unsent(peer)))
                     conversation.has_older = len(page) > self.config.page_size
+                    conversation.oldest_seq = _oldest(rows)
                     conversation.messages, conversation.by_id = [], {}
                     for message in messages:
                         conversation.put(message)
@@ -506,26 +513,33 @@ class ChatService(IncomingMixin):
             await self._fill(window)
             return list(window.messages)
         async with window.paging:
-            stored = [m for m in window.messages if m["seq"] is not None]
-            if not window.has_older or not stored:
-                return []
-            window.reading = True
-            try:
-                page = await self.messaging.history(peer, limit=self.config.page_size + 1, before=stored[0]["seq"])
-                rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
-                added = [m for m in self._shown(await self._quoted(peer, rows, window)) if m["id"] not in window.by_id]
-                window.messages[:0] = added
-                window.by_id.update({m["id"]: m for m in added})
-                # the newer messages were open to events all along: only this page's may be behind
-                await self._catch_up(window, newer=False, among={m["id"] for m in added})
-            finally:
-                window.reading = False
-                window.missed.clear()
-                window.overflow = False
-            window.has_older = len(page) > self.config.page_size
-            added = [window.by_id[m["id"]] for m in added if m["id"] in window.by_id]
+            added: list[dict[str, Any]] = []
+            for _ in range(_HIDDEN_PAGES):  # past pages that hold only a blocked member's messages
+                if added or not window.has_older or window.oldest_seq is None:
+                    break
+                added = await self._read_older(window)
         window.tell("prepend", messages=added, has_older=window.has_older)
         return added
+
+    async def _read_older(self, window: Conversation) -> list[dict[str, Any]]:
+        """One page before ``window.oldest_seq`` into the window (under its paging lock)."""
+        peer = window.id
+        window.reading = True
+        try:
+            page = await self.messaging.history(peer, limit=self.config.page_size + 1, before=window.oldest_seq)
+            rows = [self._from_row(peer, row) for row in page[-self.config.page_size:]]
+            window.oldest_seq = _oldest(rows, window.oldest_seq)
+            added = [m for m in self._shown(await self._quoted(peer, rows, window)) if m["id"] not in window.by_id]
+            window.messages[:0] = added
+            window.by_id.update({m["id"]: m for m in added})
+            # the newer messages were open to events all along: only this page's may be behind
+            await self._catch_up(window, newer=False, among={m["id"] for m in added})
+        finally:
+            window.reading = False
+            window.missed.clear()
+            window.overflow = False
+        window.has_older = len(page) > self.config.page_size
+        return [window.by_id[m["id"]] for m in added if m["id"] in window.by_id]
 
     async def history(self, conversation: str, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` stored messages before ``seq`` ``before`` (the newest without it),

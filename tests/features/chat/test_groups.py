@@ -329,3 +329,24 @@ async def test_a_blocked_member_is_not_shown_counted_or_told_in_a_group(people):
     await alice.contacts.unblock(carol.user_id)
     await alice.wait_for(lambda: [m["id"] for m in alice.chat.messages(group)] == [hidden["id"], shown["id"]])
     assert [m["author_id"] for m in alice.chat.messages(group)] == [carol.user_id, bob.user_id]
+
+
+async def test_paging_back_goes_past_a_page_of_a_blocked_members_messages(people):
+    alice, bob, carol = await people("Alice", "Bob", "Carol", chat={"page_size": 2})
+    group = await _book_club(alice, bob, carol)
+    await alice.contacts.block(carol.user_id)
+    first = await bob.chat.send(group, "first")
+    await _arrives(alice, group, first["id"])
+    hidden = [(await carol.chat.send(group, f"hidden {n}"))["id"] for n in range(3)]
+    for message_id in hidden:
+        await _arrives(bob, group, message_id)
+    last = await bob.chat.send(group, "last")
+    await _arrives(alice, group, last["id"])
+    await alice.wait_for(lambda: alice.chat.stats["ignored_blocked"] == 3)
+
+    assert [m["text"] for m in await alice.chat.open(group)] == ["last"]
+    pages = []
+    for _ in range(4):  # bounded: two pages are left, the newer of them all hidden
+        pages.append([m["text"] for m in await alice.chat.older(group)])
+    assert pages == [["first"], [], [], []]  # one call goes past the hidden page
+    assert [m["text"] for m in alice.chat.messages(group)] == ["first", "last"]
