@@ -182,7 +182,7 @@ class MessagingService(GroupsMixin):
         ids newly read."""
         me = self._require_ready()
         peer = self._check_peer(peer, me)
-        quiet = {self._check_user(a, "quiet") for a in quiet}
+        quiet = self._users(quiet, "quiet")
         limit = 2**62
         if up_to is not None:
             row = await self.db.fetchone("SELECT rowid FROM messaging_messages WHERE peer = ? AND direction = 'in' "
@@ -278,10 +278,13 @@ class MessagingService(GroupsMixin):
         return str(peer)
 
     @staticmethod
-    def _check_user(user: object, field: str) -> str:
-        if not is_user_id(user):
-            raise InvalidMessageError(field, f"must hold user ids, got {str(user)[:80]!r}")
-        return str(user)
+    def _users(users: object, field: str) -> set[str]:
+        if isinstance(users, (str, bytes)) or not isinstance(users, Collection):
+            raise InvalidMessageError(field, f"must be a collection of user ids, got {type(users).__name__}")
+        for user in users:
+            if not is_user_id(user):
+                raise InvalidMessageError(field, f"must hold user ids, got {str(user)[:80]!r}")
+        return {str(user) for user in users}
 
     def _check_peer(self, peer: object, me: str) -> str:
         peer = self._user_id(peer)
@@ -689,7 +692,7 @@ class MessagingService(GroupsMixin):
         """Peer -> how many of theirs are not read yet, leaving out what ``ignore``'s authors wrote
         (blocked people, in a group too)."""
         self._require_ready()
-        authors = sorted({self._check_user(a, "ignore") for a in ignore})
+        authors = sorted(self._users(ignore, "ignore"))
         skip = f"AND coalesce(author, peer) NOT IN ({','.join('?' * len(authors))}) " if authors else ""
         rows = await self.db.fetchall("SELECT peer, count(*) FROM messaging_messages WHERE direction = 'in' "
                                       f"AND status = 'received' AND deleted = 0 {skip}GROUP BY peer", authors)

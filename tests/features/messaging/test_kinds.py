@@ -92,7 +92,7 @@ async def test_a_quiet_author_is_marked_read_untold_and_left_out_of_the_unread_c
     await bob.wait_for(lambda: len(bob.of("SECURE_MESSAGE_RECEIVED")) == 2)
     assert await bob.messaging.unread_counts(ignore=[alice.user_id]) == {}
     assert await bob.messaging.unread_counts(ignore=()) == {alice.user_id: 2}
-    for bad in (["not a user id"], "abc", [None]):
+    for bad in (["not a user id"], "abc", [None], None, 7):
         with pytest.raises(InvalidMessageError, match="ignore"):
             await bob.messaging.unread_counts(ignore=bad)
         with pytest.raises(InvalidMessageError, match="quiet"):
