@@ -80,8 +80,7 @@ class IncomingMixin:
 
     async def _recount(self) -> dict[str, int]: ...  # pragma: no cover
 
-    def _contacts(self, *, blocked: bool = False) -> list[str]: ...  # pragma: no cover
-
+    # ------------------------------------------------------------------ what messaging says
     async def received(self, peer: str, message_id: str) -> None:
         if not self.ready:
             return
