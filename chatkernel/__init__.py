@@ -48,7 +48,7 @@ from ._inspection import InspectionRecord
 from ._labels import LabelError, normalize_label
 from ._logging import configure_logging
 from ._loopback import is_loopback_host
-from ._machine import Machine, MachineHost
+from ._machine import Machine, MachineHost, bus_payload
 from ._metrics import Metrics, TimingStats, feature_metric
 from ._ratelimit import TokenBucket
 from ._registry import FeatureRegistry, topological_order
@@ -121,6 +121,7 @@ __all__ = [
     "UnknownFeatureError",
     "__version__",
     "bootstrap",
+    "bus_payload",
     "check_event_type",
     "check_service",
     "configure_logging",

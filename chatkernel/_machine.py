@@ -13,7 +13,7 @@ to (an actor fills that Protocol), so machines can be built and tested on their 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from statemachine import StateChart
 
@@ -21,7 +21,16 @@ from ._engine import KernelEngineMixin, is_stepping
 from ._errors import ActorError
 from ._inspection import TransitionListener
 
-__all__ = ["Machine", "MachineHost"]
+if TYPE_CHECKING:
+    from ._events import Event
+
+__all__ = ["Machine", "MachineHost", "bus_payload"]
+
+
+def bus_payload(bus_event: Event | None) -> dict[str, Any]:
+    """A copy of the payload of the bus event a callback handles (``bus_event``); empty for a
+    command sent straight to the actor."""
+    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class MachineHost(Protocol):

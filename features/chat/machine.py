@@ -15,16 +15,12 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import ChatKernelError, Event, Machine, spawn_task
+from chatkernel import ChatKernelError, Event, Machine, bus_payload, spawn_task
 
 from .conversation import ConversationMachine, conversation_actor_id
 from .service import ChatService
 
 __all__ = ["ChatMachine"]
-
-
-def _payload(bus_event: Event | None) -> dict[str, Any]:
-    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class ChatMachine(Machine):
@@ -108,28 +104,28 @@ class ChatMachine(Machine):
         self.actor.send_to(actor_id, event, **data)
 
     async def route_received(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         if p.get("kind") == "text":
             await self._route(p.get("peer"), "RECEIVED", message_id=p.get("id"))
 
     async def route_sent(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         await self._route(p.get("peer"), "STATUS", message_id=p.get("id"), value="sent")
 
     async def route_failed(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         await self._route(p.get("peer"), "STATUS", message_id=p.get("id"), value="failed", reason=p.get("reason"))
 
     async def route_changed(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         await self._route(p.get("peer"), "CHANGED", message_id=p.get("id"), change=p.get("change"))
 
     async def route_receipt(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         await self._route(p.get("peer"), "RECEIPT", kind=p.get("kind"), ids=p.get("ids"))
 
     async def route_typing(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         await self._route(p.get("peer"), "TYPING", author=p.get("author"))
 
     async def route_opened(self, conversation: str = "", **_: Any) -> None:
@@ -145,24 +141,24 @@ class ChatMachine(Machine):
         await self.service.contacts_changed(blocking=True)
 
     def unreadable(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         self.service.unreadable(p.get("peer"), p.get("reason"))
 
     def open_selected(self, bus_event: Event | None = None, **_: Any) -> None:
-        user_id = _payload(bus_event).get("user_id")
+        user_id = bus_payload(bus_event).get("user_id")
         self._queue("open", lambda: self.service.open(user_id))
 
     def open_group(self, bus_event: Event | None = None, **_: Any) -> None:
-        group = _payload(bus_event).get("group")
+        group = bus_payload(bus_event).get("group")
         self._queue("open", lambda: self.service.open(group))
 
     def group_changed(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         spawn_task(self._guarded("group", lambda: self.service.group_changed(p.get("group"), p.get("change"))),
                    name="chat:group")
 
     def open_clicked(self, bus_event: Event | None = None, **_: Any) -> None:
-        conversation = _payload(bus_event).get("conversation")
+        conversation = bus_payload(bus_event).get("conversation")
         self._queue("open", lambda: self.service.open(conversation))
 
     # ------------------------------------------------------------------ the UI's commands

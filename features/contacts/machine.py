@@ -14,15 +14,11 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import ChatKernelError, Event, Machine, spawn_task
+from chatkernel import ChatKernelError, Event, Machine, bus_payload, spawn_task
 
 from .service import ContactsService
 
 __all__ = ["ContactsMachine"]
-
-
-def _payload(bus_event: Event | None) -> dict[str, Any]:
-    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class ContactsMachine(Machine):
@@ -75,12 +71,12 @@ class ContactsMachine(Machine):
 
     # ------------------------------------------------------------------ heard
     def seen(self, bus_event: Event | None = None, **_: Any) -> None:
-        peer = _payload(bus_event).get("peer")
+        peer = bus_payload(bus_event).get("peer")
         if isinstance(peer, str):
             spawn_task(self.service.seen(peer), name="contacts:seen")
 
     def unread(self, bus_event: Event | None = None, **_: Any) -> None:
-        payload = _payload(bus_event)
+        payload = bus_payload(bus_event)
         self.service.unread_changed(payload.get("conversation"), payload.get("unread"))
 
     # ------------------------------------------------------------------ the UI's commands

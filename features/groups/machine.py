@@ -15,15 +15,11 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import ChatKernelError, Event, Machine, spawn_task
+from chatkernel import ChatKernelError, Event, Machine, bus_payload, spawn_task
 
 from .service import GroupsService
 
 __all__ = ["GroupsMachine"]
-
-
-def _payload(bus_event: Event | None) -> dict[str, Any]:
-    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class GroupsMachine(Machine):
@@ -74,7 +70,7 @@ class GroupsMachine(Machine):
 
     # ------------------------------------------------------------------ heard
     def group_changed(self, bus_event: Event | None = None, **_: Any) -> None:
-        payload = _payload(bus_event)
+        payload = bus_payload(bus_event)
         spawn_task(self.service.changed(payload.get("group"), payload.get("change")), name="groups:changed")
 
     # ------------------------------------------------------------------ the UI's commands

@@ -13,15 +13,11 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import Event, Machine, spawn_task
+from chatkernel import Event, Machine, bus_payload, spawn_task
 
 from .service import MessagingService
 
 __all__ = ["MessagingMachine"]
-
-
-def _payload(bus_event: Event | None) -> dict[str, Any]:
-    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class MessagingMachine(Machine):
@@ -54,17 +50,17 @@ class MessagingMachine(Machine):
         return self.service.ready
 
     def used_our_prekey(self, bus_event: Event | None = None, **_: Any) -> bool:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         return p.get("role") == "responder" and bool(p.get("one_time_prekey"))
 
     async def receive(self, bus_event: Event | None = None, **_: Any) -> None:
-        self.last_outcome = await self.service.receive(_payload(bus_event))
+        self.last_outcome = await self.service.receive(bus_payload(bus_event))
 
     async def sent(self, bus_event: Event | None = None, **_: Any) -> None:
-        await self.service.sent(_payload(bus_event))
+        await self.service.sent(bus_payload(bus_event))
 
     async def failed(self, bus_event: Event | None = None, **_: Any) -> None:
-        await self.service.failed(_payload(bus_event))
+        await self.service.failed(bus_payload(bus_event))
 
     def publish(self, **_: Any) -> None:
         spawn_task(self.service.publish_prekeys("connected"), name="messaging:prekeys")

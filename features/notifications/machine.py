@@ -17,16 +17,12 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import ChatKernelError, Event, Machine, spawn_task
+from chatkernel import ChatKernelError, Event, Machine, bus_payload, spawn_task
 
 from .errors import NotReadyError
 from .service import NotificationsService
 
 __all__ = ["NotificationsMachine"]
-
-
-def _payload(bus_event: Event | None) -> dict[str, Any]:
-    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class NotificationsMachine(Machine):
@@ -82,7 +78,7 @@ class NotificationsMachine(Machine):
         task.add_done_callback(self._tasks.discard)
 
     def received(self, bus_event: Event | None = None, **_: Any) -> None:
-        payload = _payload(bus_event)
+        payload = bus_payload(bus_event)
         self._task(self._received(payload.get("conversation"), payload.get("id")), "notifications:toast")
 
     async def _received(self, conversation: Any, message_id: Any) -> None:
@@ -92,26 +88,26 @@ class NotificationsMachine(Machine):
             self.service.log.info("message %r in %r: no toast: %s", message_id, conversation, type(exc).__name__)
 
     def received_locked(self, bus_event: Event | None = None, **_: Any) -> None:
-        payload = _payload(bus_event)
+        payload = bus_payload(bus_event)
         self.service.suppressed_while_locked(payload.get("conversation"), payload.get("id"))
 
     def opened(self, bus_event: Event | None = None, **_: Any) -> None:
-        self.service.opened(_payload(bus_event).get("conversation"))
+        self.service.opened(bus_payload(bus_event).get("conversation"))
 
     def closed(self, bus_event: Event | None = None, **_: Any) -> None:
-        self.service.closed(_payload(bus_event).get("conversation"))
+        self.service.closed(bus_payload(bus_event).get("conversation"))
 
     def unread(self, bus_event: Event | None = None, **_: Any) -> None:
-        payload = _payload(bus_event)
+        payload = bus_payload(bus_event)
         self.service.unread_changed(payload.get("conversation"), payload.get("unread"))
 
     def settings_loaded(self, bus_event: Event | None = None, **_: Any) -> None:
-        settings = _payload(bus_event).get("settings")
+        settings = bus_payload(bus_event).get("settings")
         if isinstance(settings, dict) and "notifications" in settings:
             self.service.settings_heard("notifications", settings["notifications"])
 
     def settings_changed(self, bus_event: Event | None = None, **_: Any) -> None:
-        payload = _payload(bus_event)
+        payload = bus_payload(bus_event)
         self.service.settings_heard(payload.get("key"), payload.get("value"))
 
     # ------------------------------------------------------------------ the UI's commands

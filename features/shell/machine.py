@@ -11,15 +11,11 @@ from typing import Any
 
 from statemachine import State
 
-from chatkernel import ChatKernelError, Event, Machine
+from chatkernel import ChatKernelError, Event, Machine, bus_payload
 
 from .service import ShellService
 
 __all__ = ["ShellMachine"]
-
-
-def _payload(bus_event: Event | None) -> dict[str, Any]:
-    return dict(bus_event.payload) if bus_event is not None else {}
 
 
 class ShellMachine(Machine):
@@ -47,28 +43,28 @@ class ShellMachine(Machine):
         super().__init__(**kw)
 
     def sign_in(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         self.service.signed_in_as(p.get("user_id"), profile=p.get("profile"), display_name=p.get("display_name"))
 
     def sign_out(self, **_: Any) -> None:
         self.service.signed_out()
 
     def connected(self, bus_event: Event | None = None, **_: Any) -> None:
-        self.service.connected(_payload(bus_event).get("url"))
+        self.service.connected(bus_payload(bus_event).get("url"))
 
     def disconnected(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         self.service.disconnected(p.get("url"), p.get("reason"))
 
     def lost(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         self.service.lost(p.get("url"), p.get("reason"), p.get("retry_in_s"), p.get("attempt"))
 
     def to_chats(self, **_: Any) -> None:
         self.service.navigate("chats")
 
     def unread(self, bus_event: Event | None = None, **_: Any) -> None:
-        p = _payload(bus_event)
+        p = bus_payload(bus_event)
         self.service.unread_changed(p.get("conversation"), p.get("unread"))
 
     def navigate(self, route: str = "", **_: Any) -> None:
